@@ -1,0 +1,41 @@
+"""paramwise: PyTorch optimizers, schedules and parameter groups from plain configuration.
+
+The names below load lazily, so ``import paramwise`` stays cheap and does not import torch
+until something that needs it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Registry": "registry",
+    "build_from_cfg": "registry",
+    "ParamwiseError": "errors",
+    "ConfigError": "errors",
+    "NotRegisteredError": "errors",
+    "DuplicateRegistrationError": "errors",
+    "BuildArgumentError": "errors",
+    "BuildTargetError": "errors",
+    "SharedParameterError": "errors",
+    "Problem": "errors",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'paramwise' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,133 @@
+"""The exception hierarchy: every error paramwise raises derives from ``ParamwiseError``.
+
+Each class also subclasses the built-in exception that fits, so ``except KeyError`` or
+``except ValueError`` in existing code keeps working.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "BuildArgumentError",
+    "BuildTargetError",
+    "ConfigError",
+    "DuplicateRegistrationError",
+    "NotRegisteredError",
+    "ParamwiseError",
+    "ParamwiseWarning",
+    "Problem",
+    "SharedParameterError",
+]
+
+
+class ParamwiseError(Exception):
+    """Root of every error paramwise raises."""
+
+
+class NotRegisteredError(ParamwiseError, KeyError):
+    """A name was looked up in a registry that does not hold it."""
+
+    def __init__(self, message: str, *, registry: str, name: str, suggestions: Sequence[str] = ()):
+        super().__init__(message)
+        self.message = message
+        self.registry = registry
+        self.name = name
+        self.suggestions = tuple(suggestions)
+
+    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
+        return self.message
+
+
+class DuplicateRegistrationError(ParamwiseError, KeyError):
+    """A name was registered twice without ``force=True``."""
+
+    def __init__(self, message: str, *, registry: str, name: str):
+        super().__init__(message)
+        self.message = message
+        self.registry = registry
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BuildArgumentError(ParamwiseError, TypeError):
+    """A config's keys do not fit the signature of the object it builds."""
+
+    def __init__(self, message: str, *, registry: str, type_name: str, key: str | None = None):
+        super().__init__(message)
+        self.registry = registry
+        self.type_name = type_name
+        self.key = key
+
+
+class BuildTargetError(ParamwiseError):
+    """The built object itself raised; the original exception is the ``__cause__``.
+
+    Instances are usually of a subclass that also derives from the original exception's
+    type (see :func:`wrap_target_error`), so callers can catch either.
+    """
+
+    registry: str = ""
+    type_name: str = ""
+
+
+@functools.cache
+def _target_error_class(original: type[BaseException]) -> type[BuildTargetError]:
+    return type(original.__name__, (BuildTargetError, original), {"__module__": __name__})
+
+
+def wrap_target_error(exc: Exception, message: str, *, registry: str, type_name: str) -> Exception:
+    """Return an error that is both a ``BuildTargetError`` and of ``exc``'s own type when possible."""
+    try:
+        new: BuildTargetError = _target_error_class(type(exc))(message)
+        str(new)  # some exception types format their args eagerly and can fail here
+    except Exception:
+        new = BuildTargetError(message)
+    new.registry = registry
+    new.type_name = type_name
+    return new
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a config: where (a path of keys) and what, with the fix."""
+
+    path: tuple[str, ...]
+    message: str
+
+    def __str__(self) -> str:
+        where = " -> ".join(self.path) if self.path else "(top level)"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(ParamwiseError, ValueError):
+    """A config has one or more problems; all of them are reported at once."""
+
+    def __init__(self, problems: Sequence[Problem], *, title: str = "invalid config"):
+        self.problems = tuple(problems)
+        self.title = title
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return f"{self.title}: {self.problems[0]}"
+        lines = [f"{self.title}: {len(self.problems)} problems"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class SharedParameterError(ParamwiseError, ValueError):
+    """One parameter is reachable under two names and ``bypass_duplicate`` is off."""
+
+    def __init__(self, message: str, *, first: str, second: str):
+        super().__init__(message)
+        self.first = first
+        self.second = second
+
+
+class ParamwiseWarning(UserWarning):
+    """Something in a config is probably not what its author meant, but it can still be built."""

@@ -1,0 +1,28 @@
+"""Did-you-mean suggestions for misspelt names, shared by every error message."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = ["did_you_mean", "suggest"]
+
+
+def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` candidates close to ``word``, case-insensitive matches first."""
+    pool = sorted({str(c) for c in candidates})
+    exact_case = [c for c in pool if c.lower() == word.lower() and c != word]
+    lowered = {c.lower(): c for c in pool}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.6)
+    out = exact_case + [lowered[c] for c in close if lowered[c] not in exact_case and lowered[c] != word]
+    return out[:n]
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
+    """Return `` Did you mean 'x'?`` (with a leading space) or an empty string."""
+    found = suggest(word, candidates, n)
+    if not found:
+        return ""
+    if len(found) == 1:
+        return f" Did you mean {found[0]!r}?"
+    return " Did you mean " + ", ".join(repr(f) for f in found[:-1]) + f" or {found[-1]!r}?"
