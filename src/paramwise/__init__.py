@@ -23,6 +23,17 @@ _EXPORTS = {
     "BuildTargetError": "errors",
     "SharedParameterError": "errors",
     "Problem": "errors",
+    "ParamwiseWarning": "errors",
+    "OPTIMIZERS": "optimizers",
+    "NORM_LAYERS": "layers",
+    "OPTIMIZER_BUILDERS": "constructors",
+    "CONSTRUCTORS": "constructors",
+    "DefaultOptimizerConstructor": "constructors",
+    "build_optimizer": "constructors",
+    "plan_params": "constructors",
+    "Plan": "plan",
+    "ParamEntry": "rules",
+    "GroupSpec": "groups",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

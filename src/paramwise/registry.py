@@ -175,6 +175,10 @@ class Registry:
         self._ensure_imported()
         return MappingProxyType(self._modules)
 
+    def holds(self, name: str) -> bool:
+        """Whether this registry itself (not a parent) holds ``name``, without importing locations."""
+        return name in self._modules
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._find(name) is not None
 

@@ -1,0 +1,171 @@
+"""Optimizer constructors: turn (model, optimizer config, paramwise_cfg) into an optimizer.
+
+``DefaultOptimizerConstructor`` runs the one-way flow: config checks -> rules per parameter ->
+plan -> groups -> ``torch.optim`` optimizer. Users register their own constructors in
+``OPTIMIZER_BUILDERS`` and select them with ``constructor=`` in the config.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem
+from .groups import group_entries, torch_param_groups
+from .optimizers import OPTIMIZERS
+from .paramwise_cfg import resolve_config, to_plain
+from .plan import Plan
+from .registry import Registry, build_from_cfg
+from .rules import RuleOutcome, apply_rules
+from .suggestions import suggest
+
+__all__ = [
+    "CONSTRUCTORS",
+    "OPTIMIZER_BUILDERS",
+    "DefaultOptimizerConstructor",
+    "build_optimizer",
+    "plan_params",
+]
+
+OPTIMIZER_BUILDERS = Registry("optimizer constructor")
+CONSTRUCTORS = OPTIMIZER_BUILDERS  # mmcv's other name for the same registry
+
+_LIST_AT_MOST = 8
+
+
+def _short_list(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_LIST_AT_MOST])
+    more = len(names) - _LIST_AT_MOST
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _name_candidates(outcome: RuleOutcome) -> set[str]:
+    """Module prefixes and parameter names: what a misspelt custom key was probably meant to be."""
+    names = {e.name for e in outcome.entries} | set(outcome.frozen)
+    out = set()
+    for name in names:
+        parts = name.split(".")
+        out.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+        out.update(parts)
+    return out
+
+
+@OPTIMIZER_BUILDERS.register_module()
+class DefaultOptimizerConstructor:
+    """Builds an optimizer with mmengine's ``paramwise_cfg`` semantics and merged parameter groups.
+
+    Args:
+        optimizer_cfg: ``dict(type='AdamW', lr=..., ...)``, the optimizer and its arguments.
+        paramwise_cfg: per-parameter rules (custom_keys, *_mult, bypass_duplicate, norm_types,
+            frozen, strict, group_by); see the README for each.
+    """
+
+    def __init__(self, optimizer_cfg: Mapping[str, Any], paramwise_cfg: Mapping[str, Any] | None = None) -> None:
+        self.optimizer_cfg = to_plain(optimizer_cfg)
+        self.paramwise_cfg = to_plain(paramwise_cfg) if paramwise_cfg is not None else None
+        self.spec, self.options = resolve_config(self.optimizer_cfg, self.paramwise_cfg)
+
+    def _warnings(self, outcome: RuleOutcome) -> list[str]:
+        notes = []
+        if outcome.frozen:
+            notes.append(
+                f"{len(outcome.frozen)} parameters have requires_grad=False and are left out of the optimizer "
+                f"({_short_list(list(outcome.frozen))}); set paramwise_cfg['frozen']='include' to keep them "
+                "for later unfreezing"
+            )
+        if outcome.duplicates:
+            pairs = [f"{skipped} (= {kept})" for skipped, kept in outcome.duplicates]
+            notes.append(f"shared parameters optimized once, under their first name: {_short_list(pairs)}")
+        return notes
+
+    def _unmatched(self, outcome: RuleOutcome) -> list[Problem]:
+        problems = []
+        unmatched = [k for k, n in outcome.key_matches.items() if n == 0]
+        candidates = _name_candidates(outcome) if unmatched else set()
+        for key in unmatched:
+            close = suggest(key, candidates)
+            near = f"; closest names: {', '.join(map(repr, close))}" if close else ""
+            problems.append(Problem(
+                ("optimizer", "paramwise_cfg", "custom_keys", key),
+                f"matches no parameter of the model{near}",
+            ))
+        for name in outcome.unmatched_norm_types:
+            problems.append(Problem(
+                ("optimizer", "paramwise_cfg", "norm_types"),
+                f"{name!r} is the class name of no module in the model",
+            ))
+        return problems
+
+    def plan(self, model: nn.Module) -> Plan:
+        """Resolve every parameter's hyperparameters and group them, without building anything."""
+        outcome = apply_rules(model, self.spec, self.options)
+        unmatched = self._unmatched(outcome)
+        if unmatched and self.options.strict:
+            raise ConfigError(unmatched, title="custom keys that match nothing (paramwise_cfg['strict']=True)")
+        notes = self._warnings(outcome) + [str(p) for p in unmatched]
+        for note in notes:
+            warnings.warn(note, ParamwiseWarning, stacklevel=3)
+        groups = group_entries(outcome.entries, self.spec.kwargs, self.options.group_by)
+        return Plan(
+            optimizer=self.spec.type_name,
+            base=dict(self.spec.kwargs),
+            entries=outcome.entries,
+            groups=groups,
+            warnings=tuple(notes),
+            frozen=outcome.frozen,
+            duplicates=outcome.duplicates,
+        )
+
+    def build(self, plan: Plan) -> torch.optim.Optimizer:
+        """Construct the optimizer that ``plan`` describes."""
+        if not plan.entries:
+            raise ParamwiseError(
+                f"the model has no parameters to optimize ({len(plan.frozen)} are frozen); "
+                "unfreeze some, or set paramwise_cfg['frozen']='include'"
+            )
+        groups = torch_param_groups(plan.entries, plan.groups)
+        cfg = {"type": self.spec.cls, **self.spec.kwargs}
+        return build_from_cfg(cfg, OPTIMIZERS, {self.spec.params_arg: groups})
+
+    def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
+        return self.build(self.plan(model))
+
+
+def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f"an optimizer config must be a dict like dict(type='AdamW', lr=1e-3), got {cfg!r}")
+    cfg = to_plain(cfg)
+    constructor = cfg.pop("constructor", "DefaultOptimizerConstructor")
+    paramwise_cfg = cfg.pop("paramwise_cfg", None)
+    return constructor, cfg, paramwise_cfg
+
+
+def _constructor(cfg: Mapping[str, Any]) -> Any:
+    constructor, optimizer_cfg, paramwise_cfg = _split(cfg)
+    return build_from_cfg(
+        {"type": constructor, "optimizer_cfg": optimizer_cfg, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS
+    )
+
+
+def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """Build the optimizer that ``cfg`` describes for ``model``; ``cfg`` is not modified.
+
+    ``constructor`` (default ``DefaultOptimizerConstructor``) and ``paramwise_cfg`` are taken
+    out of a copy of ``cfg``; the rest is the optimizer's config.
+    """
+    return _constructor(cfg)(model)
+
+
+def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:
+    """Return the plan of ``build_optimizer(model, cfg)``: every parameter's values and rules."""
+    constructor = _constructor(cfg)
+    if not hasattr(constructor, "plan"):
+        raise TypeError(
+            f"{type(constructor).__name__} has no plan(model) method, so its plan cannot be shown; "
+            "derive it from DefaultOptimizerConstructor or add one"
+        )
+    return constructor.plan(model)

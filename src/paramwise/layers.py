@@ -1,0 +1,76 @@
+"""What kind of layer owns a parameter: norm, depthwise conv, deformable conv.
+
+These decide which ``paramwise_cfg`` multiplier applies, with mmengine's meanings.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+from torch import nn
+
+from .registry import Registry
+
+__all__ = ["NORM_LAYERS", "NormMatcher", "is_dcn_module", "is_depthwise_conv"]
+
+#: Norm layer classes whose parameters ``norm_decay_mult`` applies to; register a model's own
+#: norm class here (or name it in ``paramwise_cfg['norm_types']``) to treat it as a norm.
+NORM_LAYERS = Registry("norm layer")
+for _cls in (
+    nn.modules.batchnorm._BatchNorm,  # BatchNorm1d/2d/3d, SyncBatchNorm, LazyBatchNorm
+    nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    getattr(nn, "RMSNorm", None),  # torch >= 2.4
+):
+    if _cls is not None:
+        NORM_LAYERS.register_module(module=_cls)
+
+
+class NormMatcher:
+    """Decides whether a module is a norm layer: a registered class, or one named in ``norm_types``.
+
+    Names match any class in the module's MRO, so ``'LlamaRMSNorm'`` works without an import.
+    Results are cached per module class, so the check costs one dict lookup per module.
+    """
+
+    def __init__(self, extra: Iterable[type | str] = ()) -> None:
+        extra = list(extra)
+        self.classes = tuple(NORM_LAYERS.module_dict.values()) + tuple(c for c in extra if isinstance(c, type))
+        self.names = frozenset(c for c in extra if isinstance(c, str))
+        self.matched_names: set[str] = set()
+        self._cache: dict[type, bool] = {}
+
+    def __call__(self, module: nn.Module) -> bool:
+        cls = type(module)
+        hit = self._cache.get(cls)
+        if hit is None:
+            hit = issubclass(cls, self.classes)
+            if self.names:
+                named = {c.__name__ for c in cls.__mro__} & self.names
+                self.matched_names |= named
+                hit = hit or bool(named)
+            self._cache[cls] = hit
+        return hit
+
+
+def is_depthwise_conv(module: nn.Module) -> bool:
+    """A ``Conv2d`` whose groups equal its input channels (mmengine's definition)."""
+    return isinstance(module, nn.Conv2d) and module.in_channels == module.groups
+
+
+_DCN_CLASS_NAMES = frozenset({"DeformConv2d", "ModulatedDeformConv2d"})
+
+
+def is_dcn_module(module: nn.Module) -> bool:
+    """A deformable conv (mmcv's ``DeformConv2d``/``ModulatedDeformConv2d`` or subclasses).
+
+    Matched by class name so that mmcv need not be installed or imported.
+    """
+    return _is_dcn_class(type(module))
+
+
+@functools.cache
+def _is_dcn_class(cls: type) -> bool:
+    return any(c.__name__ in _DCN_CLASS_NAMES for c in cls.__mro__)

@@ -1,0 +1,263 @@
+"""Checks an optimizer config and its ``paramwise_cfg`` up front and turns them into typed options.
+
+Every problem is collected (with its path in the config and the likely fix) and reported in one
+``ConfigError``, so a user fixes a config in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError, NotRegisteredError, Problem
+from .optimizers import OPTIMIZERS, optimizer_arguments, optimizer_default
+from .suggestions import did_you_mean
+
+__all__ = [
+    "DECAY_MULTS",
+    "LR_MULTS",
+    "PARAMWISE_KEYS",
+    "CustomKey",
+    "OptimizerSpec",
+    "ParamwiseOptions",
+    "resolve_config",
+    "to_plain",
+]
+
+LR_MULTS = ("bias_lr_mult", "dcn_offset_lr_mult")
+DECAY_MULTS = ("norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult", "flat_decay_mult")
+PARAMWISE_KEYS = frozenset(
+    {*LR_MULTS, *DECAY_MULTS, "custom_keys", "bypass_duplicate", "norm_types", "frozen", "strict", "group_by"}
+)
+FROZEN_CHOICES = ("exclude", "include")
+GROUP_BY_CHOICES = ("hyperparams", "param")
+_ROOT = ("optimizer",)
+_PW = (*_ROOT, "paramwise_cfg")
+
+
+@dataclass(frozen=True)
+class CustomKey:
+    """One ``custom_keys`` entry: a substring of parameter names and what it sets."""
+
+    key: str
+    lr_mult: float | None = None
+    decay_mult: float | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # set as given (momentum, betas, ...)
+
+
+@dataclass(frozen=True)
+class ParamwiseOptions:
+    """A validated ``paramwise_cfg``; ``None`` multipliers leave values alone."""
+
+    custom_keys: tuple[CustomKey, ...] = ()  # in matching order: longest first, then alphabetical
+    bias_lr_mult: float | None = None
+    bias_decay_mult: float | None = None
+    norm_decay_mult: float | None = None
+    dwconv_decay_mult: float | None = None
+    flat_decay_mult: float | None = None
+    dcn_offset_lr_mult: float | None = None
+    bypass_duplicate: bool = False
+    norm_types: tuple[type | str, ...] = ()
+    frozen: str = "exclude"
+    strict: bool = False
+    group_by: str = "hyperparams"
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """The optimizer half of a config: the class, its keyword arguments and the base values."""
+
+    cls: type
+    type_name: str
+    kwargs: Mapping[str, Any]
+    params_arg: str
+    accepted: frozenset[str] | None  # None: the optimizer takes **kwargs
+    base_lr: float | None
+    base_wd: float | None
+
+
+def to_plain(value: Any) -> Any:
+    """Turn nested mappings (a ``Config`` included) into plain dicts, lists stay lists."""
+    if isinstance(value, Mapping):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_mult(value: Any, path: tuple[str, ...], problems: list[Problem]) -> float | None:
+    if not _is_real(value):
+        problems.append(Problem(path, f"must be a number, got {value!r} of type {type(value).__name__}"))
+        return None
+    if not math.isfinite(value) or value < 0:
+        problems.append(Problem(path, f"must be a finite number >= 0, got {value!r}"))
+        return None
+    return float(value)
+
+
+def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | None:
+    if not isinstance(cfg, Mapping):
+        problems.append(Problem(_ROOT, f"must be a dict with a 'type' key, got {type(cfg).__name__}"))
+        return None
+    cfg = dict(cfg)
+    for key in [k for k in cfg if k in ("paramwise_cfg", "paramwise_options", "constructor")]:
+        value = cfg.pop(key)
+        if key == "paramwise_options":
+            problems.append(Problem((*_ROOT, key), "is the old mmcv spelling; rename it to 'paramwise_cfg'"))
+        elif value is not None:
+            problems.append(Problem(
+                (*_ROOT, key),
+                f"is not an optimizer argument: pass the optimizer config to build_optimizer(model, cfg), "
+                f"which takes {key!r} out, or give it to the constructor separately",
+            ))
+    for key in [k for k in cfg if k in PARAMWISE_KEYS]:
+        cfg.pop(key)
+        problems.append(Problem((*_ROOT, key), "is a paramwise_cfg option; move it into paramwise_cfg"))
+    type_value = cfg.pop("type", None)
+    if type_value is None:
+        problems.append(Problem((*_ROOT, "type"), "is missing: name the optimizer, e.g. type='AdamW'"))
+        return None
+    try:
+        cls = OPTIMIZERS.get(type_value) if isinstance(type_value, str) else type_value
+    except NotRegisteredError as e:
+        problems.append(Problem((*_ROOT, "type"), str(e)))
+        return None
+    if not isinstance(cls, type) and not callable(cls):
+        problems.append(Problem((*_ROOT, "type"), f"must be an optimizer name or class, got {type_value!r}"))
+        return None
+    type_name = type_value if isinstance(type_value, str) else getattr(cls, "__name__", repr(cls))
+    params_arg, accepted = optimizer_arguments(cls)
+    if accepted is not None:
+        for key in cfg:
+            if key not in accepted:
+                problems.append(Problem(
+                    (*_ROOT, key),
+                    f"{type_name} does not take {key!r}.{did_you_mean(key, accepted)} "
+                    f"It takes: {', '.join(sorted(accepted))}",
+                ))
+    base_lr = cfg.get("lr", optimizer_default(cls, "lr"))
+    if base_lr is None and accepted is not None and "lr" in accepted:
+        problems.append(Problem((*_ROOT, "lr"), f"is missing and {type_name} has no default lr; set lr"))
+    base_wd = cfg.get("weight_decay")
+    for key, value in (("lr", base_lr), ("weight_decay", base_wd)):
+        if value is not None and not (_is_real(value) and math.isfinite(value) and value >= 0):
+            problems.append(Problem((*_ROOT, key), f"must be a finite number >= 0, got {value!r}"))
+    return OptimizerSpec(
+        cls=cls,
+        type_name=type_name,
+        kwargs=cfg,
+        params_arg=params_arg or "params",
+        accepted=None if accepted is None else frozenset(accepted),
+        base_lr=base_lr if _is_real(base_lr) else None,
+        base_wd=base_wd if _is_real(base_wd) else None,
+    )
+
+
+def _resolve_custom_keys(raw: Any, spec: OptimizerSpec | None, problems: list[Problem]) -> tuple[CustomKey, ...]:
+    path = (*_PW, "custom_keys")
+    if not isinstance(raw, Mapping):
+        problems.append(Problem(path, f"must be a dict of name substring -> options, got {type(raw).__name__}"))
+        return ()
+    out = []
+    # mmengine's matching order: longest key first, ties alphabetical
+    for key in sorted(sorted(raw), key=len, reverse=True):
+        entry = raw[key]
+        where = (*path, str(key))
+        if not isinstance(key, str) or not key:
+            problems.append(Problem(where, "keys must be non-empty strings (substrings of parameter names)"))
+            continue
+        if not isinstance(entry, Mapping):
+            problems.append(Problem(where, f"must be a dict of options (lr_mult, decay_mult, ...), got {entry!r}"))
+            continue
+        entry = dict(entry)
+        lr_mult = entry.pop("lr_mult", None)
+        decay_mult = entry.pop("decay_mult", None)
+        if lr_mult is not None:
+            lr_mult = _check_mult(lr_mult, (*where, "lr_mult"), problems)
+            if spec is not None and spec.base_lr is None:
+                problems.append(Problem((*where, "lr_mult"), "needs a base lr: set lr in the optimizer config"))
+        if decay_mult is not None:
+            decay_mult = _check_mult(decay_mult, (*where, "decay_mult"), problems)
+            if spec is not None and spec.base_wd is None:
+                problems.append(Problem(
+                    (*where, "decay_mult"), "needs a base weight_decay: set weight_decay in the optimizer config"
+                ))
+        if spec is not None and spec.accepted is not None:
+            for option in entry:
+                if option not in spec.accepted:
+                    choices = [*spec.accepted, "lr_mult", "decay_mult"]
+                    problems.append(Problem(
+                        (*where, option),
+                        f"{spec.type_name} does not take {option!r}.{did_you_mean(option, choices)} "
+                        "A custom key may set lr_mult, decay_mult or any argument of the optimizer",
+                    ))
+        out.append(CustomKey(key, lr_mult, decay_mult, entry))
+    return tuple(out)
+
+
+def _check_choice(pw: dict, key: str, choices: tuple[str, ...], problems: list[Problem]) -> None:
+    if key in pw and pw[key] not in choices:
+        problems.append(Problem((*_PW, key), f"must be one of {', '.join(map(repr, choices))}, got {pw[key]!r}"))
+
+
+def _resolve_paramwise(raw: Any, spec: OptimizerSpec | None, problems: list[Problem]) -> ParamwiseOptions:
+    if raw is None:
+        return ParamwiseOptions()
+    if not isinstance(raw, Mapping):
+        problems.append(Problem(_PW, f"must be a dict or None, got {type(raw).__name__}"))
+        return ParamwiseOptions()
+    pw = dict(raw)
+    values: dict[str, Any] = {}
+    for key in list(pw):
+        if key in PARAMWISE_KEYS:
+            continue
+        if key == "paramwise_options":
+            hint = " (the old mmcv spelling of paramwise_cfg itself: put its entries here directly)"
+        elif spec is not None and (spec.accepted is None or key in spec.accepted) and key != spec.params_arg:
+            hint = f"; it is an argument of {spec.type_name}: put it in the optimizer config, beside 'type'"
+        else:
+            hint = "." + (did_you_mean(str(key), PARAMWISE_KEYS) or f" Known keys: {', '.join(sorted(PARAMWISE_KEYS))}")
+        problems.append(Problem((*_PW, str(key)), f"is not a paramwise_cfg option{hint}"))
+    for key in (*LR_MULTS, *DECAY_MULTS):
+        if pw.get(key) is not None:
+            values[key] = _check_mult(pw[key], (*_PW, key), problems)
+            base_missing = spec is not None and (spec.base_lr if key in LR_MULTS else spec.base_wd) is None
+            if base_missing:
+                base = "lr" if key in LR_MULTS else "weight_decay"
+                problems.append(Problem((*_PW, key), f"needs a base {base}: set {base} in the optimizer config"))
+    if "custom_keys" in pw:
+        values["custom_keys"] = _resolve_custom_keys(pw["custom_keys"], spec, problems)
+    for key in ("bypass_duplicate", "strict"):
+        if key in pw:
+            if not isinstance(pw[key], bool):
+                problems.append(Problem((*_PW, key), f"must be True or False, got {pw[key]!r}"))
+            else:
+                values[key] = pw[key]
+    _check_choice(pw, "frozen", FROZEN_CHOICES, problems)
+    _check_choice(pw, "group_by", GROUP_BY_CHOICES, problems)
+    values.update({k: pw[k] for k in ("frozen", "group_by") if k in pw})
+    if "norm_types" in pw:
+        norm_types = pw["norm_types"]
+        if isinstance(norm_types, (str, type)):
+            norm_types = [norm_types]
+        if not isinstance(norm_types, (list, tuple)) or not all(isinstance(t, (str, type)) for t in norm_types):
+            problems.append(Problem((*_PW, "norm_types"), "must be a list of norm classes or class names"))
+        else:
+            values["norm_types"] = tuple(norm_types)
+    return ParamwiseOptions(**{k: v for k, v in values.items() if v is not None})
+
+
+def resolve_config(optimizer_cfg: Any, paramwise_cfg: Any = None) -> tuple[OptimizerSpec, ParamwiseOptions]:
+    """Validate both halves of a config; raise one ``ConfigError`` listing every problem."""
+    problems: list[Problem] = []
+    spec = _resolve_optimizer(to_plain(optimizer_cfg), problems)
+    options = _resolve_paramwise(to_plain(paramwise_cfg), spec, problems)
+    if problems or spec is None:
+        raise ConfigError(problems, title="invalid optimizer config")
+    return spec, options

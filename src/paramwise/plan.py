@@ -1,0 +1,125 @@
+"""The plan: every parameter's resolved hyperparameters with their rules, and the groups made of them.
+
+A ``Plan`` is plain data computed before any optimizer exists, so it can be printed, exported
+to records (pandas), rendered in a notebook, or compared between two configs.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .groups import GroupSpec
+from .rules import ParamEntry
+
+__all__ = ["Plan", "format_value"]
+
+
+def format_value(value: Any) -> str:
+    """A short, stable text form for a hyperparameter value (floats as ``%g``)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an optimizer config means for one model, parameter by parameter."""
+
+    optimizer: str
+    base: Mapping[str, Any]  # the optimizer's keyword arguments from the config
+    entries: tuple[ParamEntry, ...]
+    groups: tuple[GroupSpec, ...]
+    warnings: tuple[str, ...] = ()
+    frozen: tuple[str, ...] = ()  # names left out (requires_grad=False)
+    duplicates: tuple[tuple[str, str], ...] = ()  # (skipped name, kept name)
+
+    def __iter__(self) -> Iterator[ParamEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, name: str) -> ParamEntry:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"no parameter named {name!r} in the plan")
+
+    def group_of(self) -> list[int]:
+        """The group index of each entry, in entry order."""
+        index = [0] * len(self.entries)
+        for group in self.groups:
+            for i in group.members:
+                index[i] = group.index
+        return index
+
+    def option_keys(self) -> list[str]:
+        """Every hyperparameter named in any entry: lr and weight_decay first, then the rest sorted."""
+        keys = {k for e in self.entries for k in e.hyperparams}
+        head = [k for k in ("lr", "weight_decay") if k in keys]
+        return head + sorted(keys - set(head))
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per parameter (name, shape, numel, group, each hyperparameter and its rule)."""
+        groups = self.group_of()
+        keys = self.option_keys()
+        records = []
+        for entry, group in zip(self.entries, groups):
+            record: dict[str, Any] = {
+                "name": entry.name,
+                "shape": list(entry.shape),
+                "numel": entry.numel,
+                "group": group,
+                "trainable": entry.trainable,
+            }
+            for key in keys:
+                record[key] = entry.hyperparams.get(key, self.base.get(key))
+                record[f"{key}_rule"] = entry.rules.get(key, "default")
+            records.append(record)
+        return records
+
+    def group_records(self) -> list[dict[str, Any]]:
+        """One dict per group: index, number of parameters, total numel, hyperparameters."""
+        return [
+            {
+                "group": g.index,
+                "params": len(g.members),
+                "numel": sum(self.entries[i].numel for i in g.members),
+                "hyperparams": dict(g.hyperparams),
+            }
+            for g in self.groups
+        ]
+
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        keys = self.option_keys()
+        header = ["name", "shape", "numel", "group", *keys, "rule"]
+        rows = []
+        for entry, group in zip(self.entries, self.group_of()):
+            values = [format_value(entry.hyperparams.get(k, self.base.get(k, "-"))) for k in keys]
+            rules = sorted({r for r in entry.rules.values() if r != "default"}) or ["default"]
+            rows.append([entry.name, "x".join(map(str, entry.shape)) or "()", str(entry.numel), str(group),
+                         *values, ", ".join(rules)])
+        return header, rows
+
+    def __str__(self) -> str:
+        header, rows = self._rows()
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+        lines.append("")
+        for g in self.group_records():
+            hp = ", ".join(f"{k}={format_value(v)}" for k, v in g["hyperparams"].items())
+            lines.append(f"group {g['group']}: {g['params']} params, {g['numel']} elements, {hp}")
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        header, rows = self._rows()
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        notes = "".join(f"<p>warning: {html.escape(w)}</p>" for w in self.warnings)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
