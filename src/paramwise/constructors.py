@@ -7,6 +7,8 @@ plan -> groups -> ``torch.optim`` optimizer. Users register their own constructo
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +37,15 @@ OPTIMIZER_BUILDERS = Registry("optimizer constructor")
 CONSTRUCTORS = OPTIMIZER_BUILDERS  # mmcv's other name for the same registry
 
 _LIST_AT_MOST = 8
+_PACKAGE_DIR = os.path.dirname(__file__)
+
+
+def _warn(message: str) -> None:
+    """Warn with the location of the first caller outside paramwise, whatever the call path."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, ParamwiseWarning, stacklevel=level)
 
 
 def _short_list(names: list[str]) -> str:
@@ -108,7 +119,7 @@ class DefaultOptimizerConstructor:
             raise ConfigError(unmatched, title="custom keys that match nothing (paramwise_cfg['strict']=True)")
         notes = self._warnings(outcome) + [str(p) for p in unmatched]
         for note in notes:
-            warnings.warn(note, ParamwiseWarning, stacklevel=3)
+            _warn(note)
         groups = group_entries(outcome.entries, self.spec.kwargs, self.options.group_by)
         return Plan(
             optimizer=self.spec.type_name,
