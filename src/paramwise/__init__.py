@@ -34,6 +34,14 @@ _EXPORTS = {
     "Plan": "plan",
     "ParamEntry": "rules",
     "GroupSpec": "groups",
+    "Config": "config",
+    "ConfigDict": "config",
+    "ConfigFileError": "config",
+    "ConfigFileNotFoundError": "config",
+    "ConfigDependencyError": "config",
+    "ConfigKeyError": "config",
+    "ConfigAttributeError": "config",
+    "parse_cfg_options": "config",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
