@@ -7,11 +7,17 @@ Each class also subclasses the built-in exception that fits, so ``except KeyErro
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "BuildArgumentError",
+    "ConfigAttributeError",
+    "ConfigDependencyError",
+    "ConfigFileError",
+    "ConfigFileNotFoundError",
+    "ConfigKeyError",
     "BuildTargetError",
     "ConfigError",
     "DuplicateRegistrationError",
@@ -131,3 +137,52 @@ class SharedParameterError(ParamwiseError, ValueError):
 
 class ParamwiseWarning(UserWarning):
     """Something in a config is probably not what its author meant, but it can still be built."""
+
+
+class ConfigFileError(ParamwiseError, ValueError):
+    """A config file cannot be read, parsed or inherited from; names the file, the line and the fix."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        filename: str | os.PathLike[str],
+        line: int | None = None,
+        chain: Sequence[str] = (),
+    ):
+        self.message = message
+        self.filename = os.fspath(filename)
+        self.line = line
+        self.chain = tuple(chain)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.filename if self.line is None else f"{self.filename}, line {self.line}"
+        text = f"{where}: {self.message}"
+        if len(self.chain) > 1:
+            text += f"\n  inheritance chain: {' -> '.join(self.chain)}"
+        return text
+
+
+class ConfigFileNotFoundError(ConfigFileError, FileNotFoundError):
+    """A config file, or a ``_base_`` file it names, does not exist."""
+
+
+class ConfigDependencyError(ParamwiseError, ImportError):
+    """Reading or writing a format needs an optional package that is not installed."""
+
+
+class ConfigKeyError(ParamwiseError, KeyError):
+    """``cfg[key]`` names a key the config does not hold."""
+
+    def __init__(self, message: str, *, key: str):
+        super().__init__(message)
+        self.message = message
+        self.key = key
+
+    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
+        return self.message
+
+
+class ConfigAttributeError(ParamwiseError, AttributeError):
+    """``cfg.name`` names neither a key nor an attribute of the config."""
