@@ -42,6 +42,11 @@ _EXPORTS = {
     "ConfigKeyError": "config",
     "ConfigAttributeError": "config",
     "parse_cfg_options": "config",
+    "MODELS": "models",
+    "ModelSpecError": "models",
+    "load_model": "models",
+    "SCHEDULERS": "schedulers",
+    "plan_table": "render",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -117,6 +117,12 @@ class Plan:
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
+    def __rich__(self) -> Any:
+        """Render with rich (``rich.print(plan)``); rich is imported only here."""
+        from .render import plan_table
+
+        return plan_table(self)
+
     def _repr_html_(self) -> str:
         header, rows = self._rows()
         head = "".join(f"<th>{html.escape(h)}</th>" for h in header)

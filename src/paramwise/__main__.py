@@ -1,0 +1,7 @@
+"""``python -m paramwise``: the same command line as the ``paramwise`` script."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,432 @@
+"""The ``paramwise`` command (also ``python -m paramwise``): show, check, list and demo.
+
+Exit codes: 0 success, 1 a problem in a config (or a failed ``check``), 2 a usage mistake
+(missing file, bad model SPEC, bad arguments). Every error is one message on stderr;
+``--traceback`` adds the traceback. Heavy imports (torch, rich) happen inside the commands,
+so ``paramwise --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, ParamwiseError, ParamwiseWarning
+from .suggestions import did_you_mean
+
+__all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+_REGISTRIES = {  # `paramwise list` argument -> (module, registry)
+    "optimizers": ("optimizers", "OPTIMIZERS"),
+    "constructors": ("constructors", "OPTIMIZER_BUILDERS"),
+    "schedulers": ("schedulers", "SCHEDULERS"),
+    "models": ("models", "MODELS"),
+}
+
+
+class UsageError(ParamwiseError):
+    """The command line itself is wrong: a missing file, bad JSON, an override of a key that is not there."""
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``paramwise`` command."""
+    parser = argparse.ArgumentParser(
+        prog="paramwise",
+        description="Show, check and try optimizer configs with per-parameter rules (paramwise_cfg).",
+        epilog="Run `paramwise demo` for a quick tour. Exit codes: 0 ok, 1 config problems, 2 usage errors.",
+    )
+    parser.add_argument("--version", action="version", version=f"paramwise {__version__}")
+    parser.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's default must not overwrite --traceback given before the subcommand
+    common.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    model_help = ("the model: a built-in name (`paramwise list models`), package.module:callable, "
+                  "or timm:<name>")
+
+    def add_config_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+        if required:
+            p.add_argument("config", metavar="CONFIG",
+                           help="config file (.py/.yaml/.json/.toml) with an 'optimizer' key")
+            p.add_argument("--model", "-m", metavar="SPEC", required=True, help=model_help)
+        else:
+            p.add_argument("--config", metavar="PATH",
+                           help="config file (default: the demo config shipped in the package)")
+            p.add_argument("--model", "-m", metavar="SPEC", help=f"{model_help} (default: tiny_convnet)")
+        p.add_argument("--model-args", metavar="JSON",
+                       help='keyword arguments for the model as a JSON object, e.g. \'{"num_classes": 5}\'')
+        p.add_argument("--cfg-options", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                       help="override config values, e.g. optimizer.lr=0.01 optimizer.paramwise_cfg.norm_decay_mult=0")
+
+    show = sub.add_parser("show", parents=[common], help="show the plan: every parameter's lr, decay and rule",
+                          description="Show what a config does to each parameter of a model, and the groups it makes.")
+    add_config_args(show, required=True)
+    show.add_argument("--format", "-f", choices=("table", "json", "csv"), default="table", help="output format")
+    show.add_argument("--group-by", choices=("none", "rule", "group"), default="none",
+                      help="order the rows in model order (none), or in sections per rule or per group")
+    show.add_argument("--filter", metavar="SUBSTR", help="only parameters whose name contains SUBSTR")
+    show.set_defaults(handler=_cmd_show)
+
+    check = sub.add_parser("check", parents=[common], help="validate a config against a model (for CI)",
+                           description="Load the config, plan it and build the optimizer; exit 1 listing every "
+                                       "problem (warnings included) or 0 when the config is sound.")
+    add_config_args(check, required=True)
+    check.add_argument("--allow-warnings", action="store_true",
+                       help="report warnings (unmatched custom keys, frozen or shared parameters) but pass")
+    check.set_defaults(handler=_cmd_check)
+
+    lister = sub.add_parser("list", parents=[common],
+                            help="list registered optimizers, constructors, schedulers, models",
+                            description="List what a registry holds, with the source module and a description.")
+    lister.add_argument("what", choices=tuple(_REGISTRIES), help="which registry")
+    lister.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format")
+    lister.set_defaults(handler=_cmd_list)
+
+    demo = sub.add_parser("demo", parents=[common], help="show a plan, then train briefly on synthetic data",
+                          description="Show the plan of a config, train the model for a few steps on a synthetic, "
+                                      "learnable task with the optimizer it builds, and report the loss and "
+                                      "the lr of each group.")
+    add_config_args(demo, required=False)
+    demo.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
+    demo.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
+    demo.add_argument("--seed", type=int, default=0, help="seed for the model and the data (default: 0)")
+    demo.add_argument("--input-shape", metavar="C,H,W",
+                      help="shape of one example, for models that do not declare it (e.g. 3,224,224)")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("paramwise: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `paramwise show ... | head`: the reader left, nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as e:
+        if getattr(args, "traceback", False):
+            traceback.print_exc()
+        code, message = _explain(e, getattr(args, "config", None))
+        print(f"paramwise: error: {message}", file=sys.stderr)
+        return code
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+def _problem_lines(e: ConfigError) -> list[str]:
+    return [str(p) for p in e.problems]
+
+
+def _explain(e: BaseException, config: str | None) -> tuple[int, str]:
+    """The exit code and the message for an error that ended a command."""
+    from .models import ModelSpecError
+
+    if isinstance(e, (UsageError, ModelSpecError)):
+        return EXIT_USAGE, str(e)
+    if isinstance(e, ConfigError):
+        title = e.title
+        if config and config not in title:
+            title += f" ({config})"
+        return EXIT_PROBLEMS, "\n".join([f"{title}:", *(f"  - {line}" for line in _problem_lines(e))])
+    if isinstance(e, ParamwiseError):  # config files that do not parse, missing optional packages, ...
+        return EXIT_PROBLEMS, str(e)
+    return EXIT_PROBLEMS, f"unexpected {type(e).__name__}: {e} (run again with --traceback to see where)"
+
+
+# ----------------------------------------------------------------------------- shared steps
+
+
+def _missing_file(path: str) -> UsageError:
+    folder = Path(path).parent
+    hint = ""
+    if folder.is_dir():
+        from .config import SUPPORTED_SUFFIXES
+
+        files = [p.name for p in folder.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES]
+        hint = did_you_mean(Path(path).name, files)
+    elif str(folder) not in ("", "."):
+        hint = f" (the folder {str(folder)!r} does not exist either)"
+    return UsageError(f"config file {path!r} not found.{hint}")
+
+
+def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> dict[str, Any]:
+    """Read CONFIG, apply --cfg-options, and return its 'optimizer' entry as plain dicts."""
+    if os.path.isdir(path):
+        raise UsageError(f"{path!r} is a folder; CONFIG is a config file (.py/.yaml/.json/.toml)")
+    if not os.path.isfile(path):
+        raise _missing_file(path)
+    from .config import Config, parse_cfg_options
+
+    cfg = Config.fromfile(path)
+    if overrides:
+        try:
+            parsed = parse_cfg_options(overrides)
+        except ConfigError as e:
+            raise UsageError("bad --cfg-options: " + "; ".join(_problem_lines(e))) from e
+        for key in parsed:
+            top = key.split(".")[0]
+            if top not in cfg:
+                raise UsageError(
+                    f"--cfg-options {key}=...: {path} has no top-level key {top!r}.{did_you_mean(top, cfg)} "
+                    f"Its keys: {', '.join(sorted(cfg)) or '(none)'}"
+                )
+        # new keys are fine below an existing top-level key (e.g. a paramwise_cfg option the file
+        # does not set); a misspelt option is then caught by the optimizer config check, with a did-you-mean
+        try:
+            cfg.merge_from_dict(parsed, allow_new_keys=True)
+        except ConfigError as e:
+            raise UsageError("bad --cfg-options: " + "; ".join(_problem_lines(e))) from e
+    data = cfg.to_dict()
+    if "optimizer" not in data:
+        hint = did_you_mean("optimizer", data)
+        if not hint and "optim_wrapper" in data:
+            hint = (" It has 'optim_wrapper' (an mmengine config): add "
+                    "optimizer = dict(optim_wrapper['optimizer'], paramwise_cfg=optim_wrapper.get('paramwise_cfg')).")
+        from .errors import Problem
+
+        raise ConfigError(
+            [Problem(("optimizer",), "is missing: the CLI reads the optimizer config from the top-level 'optimizer' "
+                                     f"key, e.g. optimizer = dict(type='AdamW', lr=1e-3).{hint} "
+                                     f"Top-level keys: {', '.join(sorted(data)) or '(none)'}")],
+            title=f"no optimizer config in {path}",
+        )
+    return data["optimizer"]
+
+
+def _load_model(spec: str, model_args: str | None) -> Any:
+    kwargs: Any = {}
+    if model_args:
+        try:
+            kwargs = json.loads(model_args)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"--model-args is not valid JSON ({e.msg} at column {e.colno}): {model_args!r}") from e
+        if not isinstance(kwargs, dict):
+            raise UsageError(f"--model-args must be a JSON object of keyword arguments, got {model_args!r}")
+    from .models import load_model
+
+    return load_model(spec, kwargs)
+
+
+def _quietly(fn: Any, *args: Any) -> Any:
+    """Call ``fn`` with paramwise's warnings silenced: the CLI shows them itself, once."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ParamwiseWarning)
+        return fn(*args)
+
+
+def _plan(args: argparse.Namespace) -> Any:
+    optimizer_cfg = _load_optimizer_cfg(args.config, args.cfg_options)
+    model = _load_model(args.model, args.model_args)
+    from .constructors import plan_params
+
+    return _quietly(plan_params, model, optimizer_cfg)
+
+
+def _console(**kwargs: Any) -> Any:
+    """A rich Console, or None when rich is not installed (callers then print plain text)."""
+    try:
+        from rich.console import Console
+    except ImportError:
+        return None
+    return Console(**kwargs)
+
+
+def _print_rich(console: Any, renderable: Any, *, page: bool = False) -> None:
+    """Print ``renderable``: as wide as it needs into a pipe or file; paged when taller than the terminal."""
+    if not console.is_terminal:
+        from rich.measure import Measurement
+
+        # rich would wrap to 80 columns; a pipe or file gets whole lines instead
+        options = console.options.update_width(100_000)
+        console.width = max(console.width, Measurement.get(console, options, renderable).maximum)
+        console.print(renderable)
+        return
+    if page:
+        with console.capture() as captured:
+            console.print(renderable)
+        text = captured.get()
+        if text.count("\n") > console.height:
+            os.environ.setdefault("LESS", "-R")  # pydoc runs plain `less`, which would show colours as escapes
+            with console.pager(styles=True):
+                console.print(renderable)
+        else:
+            console.file.write(text)
+            console.file.flush()
+        return
+    console.print(renderable)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    from . import render
+
+    options = {"group_by": args.group_by, "name_filter": args.filter}
+    if args.format == "json":
+        print(json.dumps(render.plan_json(plan, **options), indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(render.plan_csv(plan, **options))
+    else:
+        console = _console()
+        if console is None:
+            print(render.plan_text(plan, **options))
+        else:
+            _print_rich(console, render.plan_table(plan, **options), page=True)
+    if args.filter and not any(args.filter in e.name for e in plan.entries):
+        names = {part for e in plan.entries for part in e.name.split(".")}
+        print(f"paramwise: note: no parameter name contains {args.filter!r}.{did_you_mean(args.filter, names)}",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    subject = f"{args.config} with model {args.model}"
+    from .constructors import build_optimizer, plan_params
+    from .models import ModelSpecError
+
+    try:
+        optimizer_cfg = _load_optimizer_cfg(args.config, args.cfg_options)
+        model = _load_model(args.model, args.model_args)
+        plan = _quietly(plan_params, model, optimizer_cfg)
+        # building catches what only the optimizer itself checks (betas out of range, ...)
+        _quietly(build_optimizer, model, optimizer_cfg)
+    except ConfigError as e:
+        problems, title = _problem_lines(e), e.title
+    except (UsageError, ModelSpecError):
+        raise  # the command line is wrong, not the config: exit 2 from main
+    except ParamwiseError as e:
+        problems, title = [str(e)], "error"
+    else:
+        problems, title = list(plan.warnings), "warnings"
+        if not problems or args.allow_warnings:
+            for w in problems:
+                print(f"warning: {w}", file=sys.stderr)
+            total = sum(e.numel for e in plan.entries)
+            print(f"ok: {subject}: {plan.optimizer}, {len(plan.entries)} parameters ({total:,} elements) "
+                  f"in {len(plan.groups)} groups")
+            return EXIT_OK
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    print(f"check failed: {subject}: {count} ({title})", file=sys.stderr)
+    for line in problems:
+        print(f"  - {line}", file=sys.stderr)
+    return EXIT_PROBLEMS
+
+
+def _describe(obj: Any) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    import importlib
+
+    module, attr = _REGISTRIES[args.what]
+    registry = getattr(importlib.import_module(f".{module}", __package__), attr)
+    rows = [
+        {"name": name, "module": getattr(obj, "__module__", "?"), "description": _describe(obj)}
+        for name, obj in sorted(registry.module_dict.items())
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    console = _console()
+    if console is None:
+        widths = [max([len(h), *(len(r[h]) for r in rows)]) for h in ("name", "module")]
+        for r in rows:
+            print(f"{r['name']:<{widths[0]}}  {r['module']:<{widths[1]}}  {r['description']}".rstrip())
+        return EXIT_OK
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"{args.what}: {len(rows)} in the {registry.name} registry", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("module", style="dim", no_wrap=True)
+    table.add_column("description")
+    for r in rows:
+        table.add_row(r["name"], r["module"], r["description"])
+    _print_rich(console, table, page=True)
+    return EXIT_OK
+
+
+def _input_shape(text: str | None, model: Any) -> tuple[int, ...]:
+    from .demo import input_shape_of
+
+    if text:
+        try:
+            shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+        except ValueError:
+            shape = ()
+        if not shape or min(shape) < 1:
+            raise UsageError(f"--input-shape must be positive integers like 3,32,32, got {text!r}")
+        return shape
+    shape = input_shape_of(model)
+    if shape is None:
+        raise UsageError(
+            f"the demo does not know the input shape of {type(model).__name__}; "
+            "pass one example's shape with --input-shape, e.g. 3,224,224"
+        )
+    return shape
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.steps < 1 or args.batch_size < 1:
+        raise UsageError("--steps and --batch-size must be at least 1")
+    import torch
+
+    from . import demo, render
+    from .constructors import build_optimizer, plan_params
+
+    config = args.config or str(demo.DEFAULT_CONFIG)
+    spec = args.model or demo.DEFAULT_MODEL
+    optimizer_cfg = _load_optimizer_cfg(config, args.cfg_options)
+    torch.manual_seed(args.seed)
+    model = _load_model(spec, args.model_args)
+    shape = _input_shape(args.input_shape, model)
+    classes = demo.num_classes_of(model, shape)
+    plan = _quietly(plan_params, model, optimizer_cfg)
+    optimizer = _quietly(build_optimizer, model, optimizer_cfg)
+    task = demo.SyntheticTask(shape, classes, seed=args.seed)
+    console = _console()
+    what = (f"training {spec} for {args.steps} steps on synthetic data "
+            f"({classes} classes, inputs {'x'.join(map(str, shape))}, batch {args.batch_size}, seed {args.seed})")
+    if console is None:
+        print(f"config: {config}\n")
+        print(render.plan_text(plan))
+        print(f"\n{what}")
+        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size)
+        print(demo.report_text(result))
+    else:
+        console.print(f"config: {config}", highlight=False)
+        _print_rich(console, render.plan_table(plan))
+        console.print(what, highlight=False)
+        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, console)
+        _print_rich(console, demo.report_table(result))
+    return EXIT_OK
