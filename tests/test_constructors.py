@@ -312,3 +312,13 @@ def test_not_a_dict() -> None:
         build_optimizer(Net(), "AdamW")  # type: ignore[arg-type]
     (msg,) = problems_of(dict(type="SGD", lr=1.0, paramwise_cfg=[1]))
     assert "paramwise_cfg: must be a dict or None, got list" in msg
+
+
+def test_module_that_contains_itself_terminates() -> None:
+    model = nn.Sequential(nn.Linear(2, 2))
+    model.add_module("again", model)
+    with pytest.warns(ParamwiseWarning, match=r"again.0.weight \(= 0.weight\)"):
+        opt = build_optimizer(model, dict(type="SGD", lr=0.1, paramwise_cfg=dict(bypass_duplicate=True)))
+    assert opt.param_groups[0]["param_names"] == ["0.weight", "0.bias"]
+    with pytest.raises(SharedParameterError, match="'again.0.weight' is the same tensor as '0.weight'"):
+        build_optimizer(model, dict(type="SGD", lr=0.1))

@@ -115,17 +115,16 @@ def optimizer_arguments(cls: Any) -> tuple[str | None, set[str] | None]:
     return first, {p.name for p in params[1:] if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
-def optimizer_default(cls: Any, key: str) -> Any:
-    """Return the default of ``cls``'s argument ``key``, or None when it has none."""
+def optimizer_default(cls: Any, key: str, missing: Any = None) -> Any:
+    """Return the default of ``cls``'s argument ``key``, or ``missing`` when it has none."""
     try:
         param = inspect.signature(cls).parameters.get(key)
     except (TypeError, ValueError):
-        return None
+        return missing
     if param is None or param.default is inspect.Parameter.empty:
-        return None
-    default = param.default
+        return missing
     # torch's old sentinel for a required lr
-    return None if type(default).__name__ == "_RequiredParameter" else default
+    return missing if type(param.default).__name__ == "_RequiredParameter" else param.default
 
 
 register_optimizers_from(OPTIMIZERS, torch.optim)

@@ -64,16 +64,45 @@ def iter_param_sites(model: nn.Module) -> Iterator[ParamSite]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
     stack: list[tuple[str, nn.Module, bool]] = [("", unwrap_model(model), False)]
+    visited: set[int] = set()
     while stack:
         prefix, module, parent_is_dcn = stack.pop()
+        if id(module) in visited:
+            yield from _revisited(prefix, module)
+            continue
+        visited.add(id(module))
         clean_prefix = clean_name(prefix)
+        own: set[int] = set()
         for leaf, param in module._parameters.items():
             if param is None:
                 continue
             if not isinstance(param, torch.Tensor):
                 continue
+            if id(param) in own:
+                # one Parameter under two attribute names of the same module is one parameter to
+                # named_parameters(recurse=False), to torch and to mmengine: keep its first name only
+                continue
+            own.add(id(param))
             name = f"{clean_prefix}.{leaf}" if clean_prefix else leaf
             yield ParamSite(name, clean_prefix, leaf, param, module, parent_is_dcn)
         dcn = is_dcn_module(module)
-        children = [(f"{prefix}.{n}" if prefix else n, child, dcn) for n, child in module.named_children()]
+        # a wrapper's wrapped module (``_orig_mod``, ...) stands where the wrapper stands: it inherits
+        # the wrapper's parent flag, so a compiled child of a DCN is still a child of the DCN
+        children = [
+            (f"{prefix}.{n}" if prefix else n, child, parent_is_dcn if n in _WRAPPER_COMPONENTS else dcn)
+            for n, child in module.named_children()
+        ]
         stack.extend(reversed(children))
+
+
+def _revisited(prefix: str, module: nn.Module) -> Iterator[ParamSite]:
+    """The parameters of a module met a second time (shared, or a cycle): all of them duplicates.
+
+    torch's own walk, which remembers modules, lists them; the caller reports them as shared.
+    """
+    for sub_prefix, sub in module.named_modules(prefix=prefix):
+        clean_prefix = clean_name(sub_prefix)
+        for leaf, param in sub._parameters.items():
+            if isinstance(param, torch.Tensor):
+                name = f"{clean_prefix}.{leaf}" if clean_prefix else leaf
+                yield ParamSite(name, clean_prefix, leaf, param, sub, False)

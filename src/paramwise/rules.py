@@ -16,6 +16,7 @@ from torch import nn
 
 from .errors import SharedParameterError
 from .layers import NormMatcher, is_depthwise_conv
+from .optimizers import optimizer_default
 from .parameters import iter_param_sites
 from .paramwise_cfg import CustomKey, OptimizerSpec, ParamwiseOptions
 
@@ -51,6 +52,9 @@ class RuleOutcome:
     unmatched_norm_types: tuple[str, ...]
 
 
+_NO_DEFAULT = object()
+
+
 def _custom_rule(key: str) -> str:
     return f"custom_keys[{key!r}]"
 
@@ -62,9 +66,15 @@ def apply_rules(model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions
         base["lr"] = spec.base_lr
     if spec.base_wd is not None:
         base["weight_decay"] = spec.base_wd
+    keys = options.custom_keys
+    # an option that some custom key sets gets its effective value (config or signature default) on
+    # every parameter, so that a custom value equal to it does not split a group off for nothing
+    for option in sorted({k for ck in keys for k in ck.options} - base.keys()):
+        value = spec.kwargs.get(option, optimizer_default(spec.cls, option, _NO_DEFAULT))
+        if value is not _NO_DEFAULT:
+            base[option] = value
     base_rules = dict.fromkeys(base, DEFAULT_RULE)
     is_norm = NormMatcher(options.norm_types)
-    keys = options.custom_keys
     key_matches = {ck.key: 0 for ck in keys}
     seen: dict[int, str] = {}
     entries: list[ParamEntry] = []
