@@ -177,6 +177,17 @@ def test_wrappers_are_seen_through() -> None:
     assert names == ["inner.weight", "inner.bias"]
 
 
+def test_activation_checkpoint_wrapper_is_seen_through() -> None:
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+
+    model = nn.Sequential(checkpoint_wrapper(nn.Linear(2, 2)), nn.Linear(2, 2))
+    assert next(model.named_parameters())[0] == "0._checkpoint_wrapped_module.weight"
+    opt = build(dict(type="SGD", lr=1.0, paramwise_cfg=dict(custom_keys={"0.weight": dict(lr_mult=0.5)})), model)
+    assert [(g["param_names"], g["lr"]) for g in opt.param_groups] == [
+        (["0.weight"], 0.5), (["0.bias", "1.weight", "1.bias"], 1.0)
+    ]
+
+
 def test_group_by_param_reproduces_mmengine_layout() -> None:
     opt = build(dict(type="SGD", lr=1.0, paramwise_cfg=dict(group_by="param")))
     assert [g["param_names"] for g in opt.param_groups] == [[n] for n, _ in Net().named_parameters()]
