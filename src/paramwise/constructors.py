@@ -19,9 +19,9 @@ from torch import nn
 from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem
 from .groups import group_entries, torch_param_groups
 from .optimizers import OPTIMIZERS
-from .paramwise_cfg import resolve_config, to_plain
+from .paramwise_cfg import resolve_config
 from .plan import Plan
-from .registry import Registry, build_from_cfg
+from .registry import Registry, build_from_cfg, copy_config
 from .rules import RuleOutcome, apply_rules
 from .suggestions import suggest
 
@@ -76,8 +76,8 @@ class DefaultOptimizerConstructor:
     """
 
     def __init__(self, optimizer_cfg: Mapping[str, Any], paramwise_cfg: Mapping[str, Any] | None = None) -> None:
-        self.optimizer_cfg = to_plain(optimizer_cfg)
-        self.paramwise_cfg = to_plain(paramwise_cfg) if paramwise_cfg is not None else None
+        self.optimizer_cfg = copy_config(optimizer_cfg)
+        self.paramwise_cfg = copy_config(paramwise_cfg) if paramwise_cfg is not None else None
         self.spec, self.options = resolve_config(self.optimizer_cfg, self.paramwise_cfg)
 
     def _warnings(self, outcome: RuleOutcome) -> list[str]:
@@ -149,7 +149,7 @@ class DefaultOptimizerConstructor:
 def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
     if not isinstance(cfg, Mapping):
         raise TypeError(f"an optimizer config must be a dict like dict(type='AdamW', lr=1e-3), got {cfg!r}")
-    cfg = to_plain(cfg)
+    cfg = copy_config(cfg)
     constructor = cfg.pop("constructor", "DefaultOptimizerConstructor")
     paramwise_cfg = cfg.pop("paramwise_cfg", None)
     return constructor, cfg, paramwise_cfg

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import ConfigError, NotRegisteredError, Problem
 from .optimizers import OPTIMIZERS, optimizer_arguments, optimizer_default
+from .registry import copy_config
 from .suggestions import did_you_mean
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "OptimizerSpec",
     "ParamwiseOptions",
     "resolve_config",
-    "to_plain",
 ]
 
 LR_MULTS = ("bias_lr_mult", "dcn_offset_lr_mult")
@@ -76,15 +76,6 @@ class OptimizerSpec:
     accepted: frozenset[str] | None  # None: the optimizer takes **kwargs
     base_lr: float | None
     base_wd: float | None
-
-
-def to_plain(value: Any) -> Any:
-    """Turn nested mappings (a ``Config`` included) into plain dicts, lists stay lists."""
-    if isinstance(value, Mapping):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_plain(v) for v in value]
-    return value
 
 
 def _is_real(value: Any) -> bool:
@@ -256,8 +247,8 @@ def _resolve_paramwise(raw: Any, spec: OptimizerSpec | None, problems: list[Prob
 def resolve_config(optimizer_cfg: Any, paramwise_cfg: Any = None) -> tuple[OptimizerSpec, ParamwiseOptions]:
     """Validate both halves of a config; raise one ``ConfigError`` listing every problem."""
     problems: list[Problem] = []
-    spec = _resolve_optimizer(to_plain(optimizer_cfg), problems)
-    options = _resolve_paramwise(to_plain(paramwise_cfg), spec, problems)
+    spec = _resolve_optimizer(copy_config(optimizer_cfg), problems)
+    options = _resolve_paramwise(copy_config(paramwise_cfg), spec, problems)
     if problems or spec is None:
         raise ConfigError(problems, title="invalid optimizer config")
     return spec, options

@@ -6,7 +6,6 @@ to records (pandas), rendered in a notebook, or compared between two configs.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,37 +94,19 @@ class Plan:
             for g in self.groups
         ]
 
-    def _rows(self) -> tuple[list[str], list[list[str]]]:
-        keys = self.option_keys()
-        header = ["name", "shape", "numel", "group", *keys, "rule"]
-        rows = []
-        for entry, group in zip(self.entries, self.group_of()):
-            values = [format_value(entry.hyperparams.get(k, self.base.get(k, "-"))) for k in keys]
-            rules = sorted({r for r in entry.rules.values() if r != "default"}) or ["default"]
-            rows.append([entry.name, "x".join(map(str, entry.shape)) or "()", str(entry.numel), str(group),
-                         *values, ", ".join(rules)])
-        return header, rows
-
+    # Rendering lives in render.py; these hooks import it only when a plan is shown.
     def __str__(self) -> str:
-        header, rows = self._rows()
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-        lines.append("")
-        for g in self.group_records():
-            hp = ", ".join(f"{k}={format_value(v)}" for k, v in g["hyperparams"].items())
-            lines.append(f"group {g['group']}: {g['params']} params, {g['numel']} elements, {hp}")
-        lines += [f"warning: {w}" for w in self.warnings]
-        return "\n".join(lines)
+        from .render import plan_text
+
+        return plan_text(self)
 
     def __rich__(self) -> Any:
-        """Render with rich (``rich.print(plan)``); rich is imported only here."""
+        """Render with rich (``rich.print(plan)``); rich is imported only then."""
         from .render import plan_table
 
         return plan_table(self)
 
     def _repr_html_(self) -> str:
-        header, rows = self._rows()
-        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-        notes = "".join(f"<p>warning: {html.escape(w)}</p>" for w in self.warnings)
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
+        from .render import plan_html
+
+        return plan_html(self)

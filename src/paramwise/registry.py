@@ -22,7 +22,7 @@ from .errors import (
 )
 from .suggestions import did_you_mean, suggest
 
-__all__ = ["Registry", "build_from_cfg"]
+__all__ = ["Registry", "build_from_cfg", "copy_config"]
 
 
 def _is_buildable(obj: object) -> bool:
@@ -290,7 +290,7 @@ def build_from_cfg(
         )
     # Values may be mutable (lists, dicts); the target may mutate them. Copy so the caller's
     # config survives, but keep tensors, modules and other non-plain objects as they are.
-    kwargs = {k: _copy_plain(v) for k, v in kwargs.items()}
+    kwargs = {k: copy_config(v) for k, v in kwargs.items()}
     _check_arguments(target, kwargs, registry.name, type_name)
     try:
         return target(**kwargs)
@@ -305,10 +305,14 @@ def build_from_cfg(
         ) from e
 
 
-def _copy_plain(value: Any) -> Any:
-    """Copy nested dicts and lists; leave their leaves (tensors, parameters, modules) shared."""
-    if isinstance(value, dict):
-        return {k: _copy_plain(v) for k, v in value.items()}
+def copy_config(value: Any) -> Any:
+    """Copy nested mappings (a ``Config`` too) and lists into plain dicts and lists.
+
+    Leaves (numbers, tensors, parameters, modules) stay shared: only the containers a callee
+    could mutate are new.
+    """
+    if isinstance(value, Mapping):
+        return {k: copy_config(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy_plain(v) for v in value]
+        return [copy_config(v) for v in value]
     return value

@@ -8,6 +8,7 @@ and order the rows by rule, by group or in model order (sections for the first t
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import math
@@ -20,6 +21,7 @@ from .rules import DEFAULT_RULE, ParamEntry
 __all__ = [
     "GROUP_BY_CHOICES",
     "plan_csv",
+    "plan_html",
     "plan_json",
     "plan_table",
     "plan_text",
@@ -149,9 +151,7 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
 
 
 def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = None) -> str:
-    """``str(plan)`` when nothing is filtered or regrouped; otherwise the same layout for the chosen rows."""
-    if group_by == "none" and not name_filter:
-        return str(plan)
+    """The plan as aligned plain text (``str(plan)``): parameter rows, then groups, then warnings."""
     keys = plan.option_keys()
     groups = plan.group_of()
     header = ["name", "shape", "numel", "group", *keys, "rule"]
@@ -174,6 +174,20 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
         lines.append(f"group {g['group']}: {g['params']} params, {g['numel']} elements, {hp}")
     lines += [f"warning: {w}" for w in plan.warnings]
     return "\n".join(lines)
+
+
+def plan_html(plan: Plan) -> str:
+    """The parameter table as HTML, for notebooks (``Plan._repr_html_``)."""
+    keys = plan.option_keys()
+    header = ["name", "shape", "numel", "group", *keys, "rule"]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for entry, group in zip(plan.entries, plan.group_of()):
+        cells = [entry.name, _shape(entry.shape), str(entry.numel), str(group),
+                 *(format_value(_value(plan, entry, k)) for k in keys), rule_text(entry)]
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    notes = "".join(f"<p>warning: {html.escape(w)}</p>" for w in plan.warnings)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}"
 
 
 # ----------------------------------------------------------------------------- JSON and CSV
