@@ -21,7 +21,7 @@ from .groups import group_entries, torch_param_groups
 from .optimizers import OPTIMIZERS
 from .paramwise_cfg import resolve_config
 from .plan import Plan
-from .registry import Registry, build_from_cfg, copy_config
+from .registry import Registry, build_from_cfg, call_target, copy_config
 from .rules import RuleOutcome, apply_rules
 from .suggestions import suggest
 
@@ -138,9 +138,9 @@ class DefaultOptimizerConstructor:
                 f"the model has no parameters to optimize ({len(plan.frozen)} are frozen); "
                 "unfreeze some, or set paramwise_cfg['frozen']='include'"
             )
-        groups = torch_param_groups(plan.entries, plan.groups)
-        cfg = {"type": self.spec.cls, **self.spec.kwargs}
-        return build_from_cfg(cfg, OPTIMIZERS, {self.spec.params_arg: groups})
+        # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
+        kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
+        return call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
 
     def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
         return self.build(self.plan(model))

@@ -52,10 +52,15 @@ def group_entries(
         raise ValueError(f"group_by must be 'hyperparams' or 'param', got {group_by!r}")
     frozen_base = {k: _hashable(v) for k, v in base.items()}
     slots: dict[tuple, list[int]] = {}
+    # entries with the same outcome share one hyperparams mapping: find its slot once
+    slot_of: dict[int, list[int]] = {}
     for i, entry in enumerate(entries):
-        effective = dict(frozen_base)
-        effective.update((k, _hashable(v)) for k, v in entry.hyperparams.items())
-        slots.setdefault(tuple(sorted(effective.items())), []).append(i)
+        members = slot_of.get(id(entry.hyperparams))
+        if members is None:
+            effective = dict(frozen_base)
+            effective.update((k, _hashable(v)) for k, v in entry.hyperparams.items())
+            members = slot_of[id(entry.hyperparams)] = slots.setdefault(tuple(sorted(effective.items())), [])
+        members.append(i)
     # dicts keep insertion order: groups come in the order of their first member
     return tuple(
         GroupSpec(n, entries[members[0]].hyperparams, tuple(members)) for n, members in enumerate(slots.values())

@@ -2,34 +2,21 @@
 
 DDP/DataParallel (``.module``), ``torch.compile`` (``_orig_mod``), activation checkpointing and
 FSDP1 all add name components the user never wrote; they are removed so custom keys match the
-names in the user's model. Each parameter comes with its owning module, which the rules need.
+names in the user's model. The walk yields modules (with the facts the rules need) rather than
+parameters: one object per module keeps the walk of a 100k-tensor model cheap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from .layers import is_dcn_module
 
-__all__ = ["ParamSite", "clean_name", "iter_param_sites", "unwrap_model"]
+__all__ = ["ModuleSite", "clean_name", "iter_module_sites", "unwrap_model"]
 
 _WRAPPER_COMPONENTS = frozenset({"_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module"})
-
-
-@dataclass(frozen=True)
-class ParamSite:
-    """One place a parameter is registered: its clean name and the module that owns it."""
-
-    name: str  # full dotted name, wrapper components removed
-    prefix: str  # the owning module's dotted name ('' for the root)
-    leaf: str  # the attribute name ('weight', 'bias', ...)
-    param: nn.Parameter
-    module: nn.Module
-    parent_is_dcn: bool  # owning module is a child of a deformable conv (mmengine's is_dcn_module)
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -55,54 +42,43 @@ def clean_name(name: str) -> str:
     return ".".join(part for part in name.split(".") if part not in _WRAPPER_COMPONENTS)
 
 
-def iter_param_sites(model: nn.Module) -> Iterator[ParamSite]:
-    """Yield every (module, parameter) registration in ``named_parameters()`` order.
+#: (clean dotted name, module, whether its parent is a deformable conv); plain tuples: hot path
+ModuleSite = tuple[str, nn.Module, bool]
 
-    A parameter shared by two modules is yielded at each place (the caller decides what to do),
-    in the same pre-order walk that ``named_parameters`` and mmengine use.
+
+def iter_module_sites(model: nn.Module) -> Iterator[ModuleSite]:
+    """Yield ``(prefix, module, parent_is_dcn)`` for every module, in ``named_parameters()`` pre-order.
+
+    The prefix has wrapper components removed ('' for the root). A module reachable at two places
+    (shared, or containing itself) is yielded at each, so its parameters can be reported as shared;
+    its second subtree comes from torch's own walk, which stops at cycles. One module under two
+    names of the same parent is one child, as for torch and mmengine.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
-    stack: list[tuple[str, nn.Module, bool]] = [("", unwrap_model(model), False)]
-    visited: set[int] = set()
+    root = unwrap_model(model)
+    stack: list[tuple[str, nn.Module, bool, int]] = [("", root, False, 0)]
+    parent_of: dict[int, int] = {}  # module id -> id of the parent it was first met under
     while stack:
-        prefix, module, parent_is_dcn = stack.pop()
-        if id(module) in visited:
-            yield from _revisited(prefix, module)
+        prefix, module, parent_is_dcn, parent = stack.pop()
+        first_parent = parent_of.get(id(module))
+        if first_parent is not None:
+            if first_parent != parent:
+                for sub_prefix, sub in module.named_modules(prefix=prefix):
+                    yield clean_name(sub_prefix), sub, False
             continue
-        visited.add(id(module))
-        clean_prefix = clean_name(prefix)
-        own: set[int] = set()
-        for leaf, param in module._parameters.items():
-            if param is None:
-                continue
-            if not isinstance(param, torch.Tensor):
-                continue
-            if id(param) in own:
-                # one Parameter under two attribute names of the same module is one parameter to
-                # named_parameters(recurse=False), to torch and to mmengine: keep its first name only
-                continue
-            own.add(id(param))
-            name = f"{clean_prefix}.{leaf}" if clean_prefix else leaf
-            yield ParamSite(name, clean_prefix, leaf, param, module, parent_is_dcn)
+        parent_of[id(module)] = parent
+        yield prefix, module, parent_is_dcn
+        children = module._modules
+        if not children:
+            continue
         dcn = is_dcn_module(module)
-        # a wrapper's wrapped module (``_orig_mod``, ...) stands where the wrapper stands: it inherits
-        # the wrapper's parent flag, so a compiled child of a DCN is still a child of the DCN
-        children = [
-            (f"{prefix}.{n}" if prefix else n, child, parent_is_dcn if n in _WRAPPER_COMPONENTS else dcn)
-            for n, child in module.named_children()
-        ]
-        stack.extend(reversed(children))
-
-
-def _revisited(prefix: str, module: nn.Module) -> Iterator[ParamSite]:
-    """The parameters of a module met a second time (shared, or a cycle): all of them duplicates.
-
-    torch's own walk, which remembers modules, lists them; the caller reports them as shared.
-    """
-    for sub_prefix, sub in module.named_modules(prefix=prefix):
-        clean_prefix = clean_name(sub_prefix)
-        for leaf, param in sub._parameters.items():
-            if isinstance(param, torch.Tensor):
-                name = f"{clean_prefix}.{leaf}" if clean_prefix else leaf
-                yield ParamSite(name, clean_prefix, leaf, param, sub, False)
+        me = id(module)
+        for n, child in reversed(children.items()):
+            if child is None:
+                continue
+            if n in _WRAPPER_COMPONENTS:
+                # the wrapped module stands where its wrapper stands: same name, same parent flag
+                stack.append((prefix, child, parent_is_dcn, me))
+            else:
+                stack.append((f"{prefix}.{n}" if prefix else n, child, dcn, me))

@@ -22,7 +22,7 @@ from .errors import (
 )
 from .suggestions import did_you_mean, suggest
 
-__all__ = ["Registry", "build_from_cfg", "copy_config"]
+__all__ = ["Registry", "build_from_cfg", "call_target", "copy_config"]
 
 
 def _is_buildable(obj: object) -> bool:
@@ -290,8 +290,15 @@ def build_from_cfg(
         )
     # Values may be mutable (lists, dicts); the target may mutate them. Copy so the caller's
     # config survives, but keep tensors, modules and other non-plain objects as they are.
-    kwargs = {k: copy_config(v) for k, v in kwargs.items()}
-    _check_arguments(target, kwargs, registry.name, type_name)
+    return call_target(target, {k: copy_config(v) for k, v in kwargs.items()}, registry.name, type_name)
+
+
+def call_target(target: Callable[..., Any], kwargs: Mapping[str, Any], registry: str, type_name: str) -> Any:
+    """Check ``kwargs`` against ``target``'s signature, call it, and name the target if it raises.
+
+    ``kwargs`` is passed as it is (no copy): for callers that made it themselves.
+    """
+    _check_arguments(target, kwargs, registry, type_name)
     try:
         return target(**kwargs)
     except ParamwiseError:
@@ -299,8 +306,8 @@ def build_from_cfg(
     except Exception as e:
         raise wrap_target_error(
             e,
-            f"building {type_name!r} from the {registry.name} registry failed: {type(e).__name__}: {e}",
-            registry=registry.name,
+            f"building {type_name!r} from the {registry} registry failed: {type(e).__name__}: {e}",
+            registry=registry,
             type_name=type_name,
         ) from e
 
