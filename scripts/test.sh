@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up (first run only) and run the whole test suite, lint included.
+# Set up (first run only) and run the whole test suite: ruff, mypy, then pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 pip_q -e "$root[dev]"
 # mmengine is a test-only reference for the differential tests; its heavy extras are not needed.
@@ -9,4 +9,5 @@ if ! "$py" -c 'import mmengine' 2>/dev/null; then
 fi
 cd "$root"
 "$venv/bin/ruff" check src tests $(ls -d benchmarks 2>/dev/null)
+"$venv/bin/mypy"
 exec "$py" -m pytest "$@"

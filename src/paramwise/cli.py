@@ -387,13 +387,13 @@ def _input_shape(text: str | None, model: Any) -> tuple[int, ...]:
         if not shape or min(shape) < 1:
             raise UsageError(f"--input-shape must be positive integers like 3,32,32, got {text!r}")
         return shape
-    shape = input_shape_of(model)
-    if shape is None:
+    declared = input_shape_of(model)
+    if declared is None:
         raise UsageError(
             f"the demo does not know the input shape of {type(model).__name__}; "
             "pass one example's shape with --input-shape, e.g. 3,224,224"
         )
-    return shape
+    return declared
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -101,7 +101,7 @@ def _import_toml_reader(path: Path) -> Any:
         import tomllib  # Python >= 3.11
     except ImportError:
         try:
-            import tomli as tomllib
+            import tomli as tomllib  # type: ignore[no-redef]
         except ImportError as exc:
             message = f"{path}: TOML configs need Python 3.11+ or the tomli package: pip install tomli"
             raise ConfigDependencyError(message) from exc
@@ -185,7 +185,7 @@ def _dumps_json(data: dict[str, Any], path: Path) -> str:
 def _dumps_yaml(data: dict[str, Any], path: Path) -> str:
     yaml = _import_yaml(path)
 
-    class Dumper(yaml.SafeDumper):
+    class Dumper(yaml.SafeDumper):  # type: ignore[name-defined]
         """safe_dump's dumper, with strings that PyYAML would mangle written double-quoted."""
 
     Dumper.add_representer(str, _represent_yaml_str)

@@ -11,6 +11,7 @@ import os
 import sys
 import warnings
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 import torch
@@ -42,7 +43,8 @@ _PACKAGE_DIR = os.path.dirname(__file__)
 
 def _warn(message: str) -> None:
     """Warn with the location of the first caller outside paramwise, whatever the call path."""
-    level, frame = 2, sys._getframe(1)
+    level = 2
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, ParamwiseWarning, stacklevel=level)
@@ -57,7 +59,7 @@ def _short_list(names: list[str]) -> str:
 def _name_candidates(outcome: RuleOutcome) -> set[str]:
     """Module prefixes and parameter names: what a misspelt custom key was probably meant to be."""
     names = {e.name for e in outcome.entries} | set(outcome.frozen)
-    out = set()
+    out: set[str] = set()
     for name in names:
         parts = name.split(".")
         out.update(".".join(parts[: i + 1]) for i in range(len(parts)))
@@ -149,10 +151,10 @@ class DefaultOptimizerConstructor:
 def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
     if not isinstance(cfg, Mapping):
         raise TypeError(f"an optimizer config must be a dict like dict(type='AdamW', lr=1e-3), got {cfg!r}")
-    cfg = copy_config(cfg)
-    constructor = cfg.pop("constructor", "DefaultOptimizerConstructor")
-    paramwise_cfg = cfg.pop("paramwise_cfg", None)
-    return constructor, cfg, paramwise_cfg
+    optimizer_cfg: dict[str, Any] = copy_config(cfg)
+    constructor = optimizer_cfg.pop("constructor", "DefaultOptimizerConstructor")
+    paramwise_cfg = optimizer_cfg.pop("paramwise_cfg", None)
+    return constructor, optimizer_cfg, paramwise_cfg
 
 
 def _constructor(cfg: Mapping[str, Any]) -> Any:

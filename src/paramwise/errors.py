@@ -10,6 +10,7 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "BuildArgumentError",
@@ -82,14 +83,14 @@ class BuildTargetError(ParamwiseError):
 
 
 @functools.cache
-def _target_error_class(original: type[BaseException]) -> type[BuildTargetError]:
+def _target_error_class(original: Any) -> type[BuildTargetError]:
     return type(original.__name__, (BuildTargetError, original), {"__module__": __name__})
 
 
 def wrap_target_error(exc: Exception, message: str, *, registry: str, type_name: str) -> Exception:
     """Return an error that is both a ``BuildTargetError`` and of ``exc``'s own type when possible."""
     try:
-        new: BuildTargetError = _target_error_class(type(exc))(message)
+        new: BuildTargetError = _target_error_class(type(exc))(message)  # type: ignore[arg-type]
         str(new)  # some exception types format their args eagerly and can fail here
     except Exception:
         new = BuildTargetError(message)

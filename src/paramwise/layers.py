@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
+from typing import Any
 
 from torch import nn
 
@@ -68,9 +69,9 @@ def is_dcn_module(module: nn.Module) -> bool:
 
     Matched by class name so that mmcv need not be installed or imported.
     """
-    return _is_dcn_class(type(module))
+    return _is_dcn_class(type(module))  # type: ignore[arg-type]
 
 
 @functools.cache
-def _is_dcn_class(cls: type) -> bool:
+def _is_dcn_class(cls: Any) -> bool:
     return any(c.__name__ in _DCN_CLASS_NAMES for c in cls.__mro__)

@@ -24,7 +24,7 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     wrappers: tuple[type, ...] = (nn.DataParallel, nn.parallel.DistributedDataParallel)
     while True:
         if isinstance(model, wrappers):
-            model = model.module
+            model = model.module  # type: ignore[assignment]
         elif hasattr(model, "_orig_mod") and isinstance(model._orig_mod, nn.Module):
             model = model._orig_mod  # torch.compile's OptimizedModule
         elif type(model).__name__ == "FullyShardedDataParallel" and isinstance(

@@ -135,8 +135,8 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
     for name in ("group", "params", "numel", *keys):
         group_table.add_column(name, justify="right")
     for record, spec in zip(plan.group_records(), plan.groups):
-        values = [format_value(spec.hyperparams.get(k, plan.base.get(k))) for k in keys]
-        group_table.add_row(str(record["group"]), str(record["params"]), f"{record['numel']:,}", *values)
+        cells = [format_value(spec.hyperparams.get(k, plan.base.get(k))) for k in keys]
+        group_table.add_row(str(record["group"]), str(record["params"]), f"{record['numel']:,}", *cells)
 
     parts: list[Any] = [Text(_summary(plan), style="bold"), params]
     note = _filter_note(plan, shown, name_filter)
