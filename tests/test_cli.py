@@ -244,3 +244,21 @@ def test_render_json_is_json_safe() -> None:
     assert data["base"]["betas"] == [0.9, 0.99] and data["base"]["eps"] == "inf"
     assert data["base"]["lr"] == pytest.approx(0.01)
     assert plan_table(plan) is not None
+
+
+def test_mmengine_optim_wrapper_config_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "mm.py", """\
+        optim_wrapper = dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+            paramwise_cfg=dict(norm_decay_mult=0.0),
+            constructor='DefaultOptimWrapperConstructor',
+            clip_grad=dict(max_norm=1.0),
+        )
+        """)
+    assert main(["show", path, "--model", "tiny_convnet", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["optimizer"] == "AdamW"
+    assert any(p["weight_decay_rule"] == "norm_decay_mult" for p in data["params"])
+    assert "optim_wrapper keys not used for the optimizer plan: clip_grad" in captured.err

@@ -202,20 +202,38 @@ def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> dict[str, Any]:
         except ConfigError as e:
             raise UsageError("bad --cfg-options: " + "; ".join(_problem_lines(e))) from e
     data = cfg.to_dict()
+    if "optimizer" not in data and isinstance(data.get("optim_wrapper"), dict) and "optimizer" in data["optim_wrapper"]:
+        return _from_optim_wrapper(data["optim_wrapper"])
     if "optimizer" not in data:
         hint = did_you_mean("optimizer", data)
-        if not hint and "optim_wrapper" in data:
-            hint = (" It has 'optim_wrapper' (an mmengine config): add "
-                    "optimizer = dict(optim_wrapper['optimizer'], paramwise_cfg=optim_wrapper.get('paramwise_cfg')).")
         from .errors import Problem
 
         raise ConfigError(
             [Problem(("optimizer",), "is missing: the CLI reads the optimizer config from the top-level 'optimizer' "
-                                     f"key, e.g. optimizer = dict(type='AdamW', lr=1e-3).{hint} "
+                                     "key (or mmengine's optim_wrapper['optimizer']), e.g. "
+                                     f"optimizer = dict(type='AdamW', lr=1e-3).{hint} "
                                      f"Top-level keys: {', '.join(sorted(data)) or '(none)'}")],
             title=f"no optimizer config in {path}",
         )
     return data["optimizer"]
+
+
+# optim_wrapper keys that describe the optimizer; the others (clip_grad, accumulative_counts, ...)
+# belong to the training-loop wrapper, which these commands do not build
+_OPTIM_WRAPPER_OPTIMIZER_KEYS = ("optimizer", "paramwise_cfg", "constructor", "type")
+
+
+def _from_optim_wrapper(wrapper: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer config of an mmengine ``optim_wrapper`` (its optimizer, paramwise_cfg, constructor)."""
+    cfg = dict(wrapper["optimizer"])
+    for key in ("paramwise_cfg", "constructor"):
+        if key in wrapper:
+            cfg[key] = wrapper[key]
+    ignored = sorted(k for k in wrapper if k not in _OPTIM_WRAPPER_OPTIMIZER_KEYS)
+    if ignored:
+        print(f"paramwise: note: optim_wrapper keys not used for the optimizer plan: {', '.join(ignored)}",
+              file=sys.stderr)
+    return cfg
 
 
 def _load_model(spec: str, model_args: str | None) -> Any:

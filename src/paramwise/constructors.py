@@ -67,7 +67,8 @@ def _name_candidates(outcome: RuleOutcome) -> set[str]:
     return out
 
 
-@OPTIMIZER_BUILDERS.register_module()
+# also under mmengine's name, so configs written for mmengine's optim_wrapper select it unchanged
+@OPTIMIZER_BUILDERS.register_module(name=["DefaultOptimizerConstructor", "DefaultOptimWrapperConstructor"])
 class DefaultOptimizerConstructor:
     """Builds an optimizer with mmengine's ``paramwise_cfg`` semantics and merged parameter groups.
 
