@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import paramwise
-from model_zoo import SHARED, ZOO, DeformConv2d, ModulatedDeformConv2d, build, module_name_substrings
+from model_zoo import SHARED, ZOO, DeformConv2d, ModulatedDeformConv2d, build
+from strategies import DECAY_MULT_KEYS, LR_MULT_KEYS, MULTS, SUBSTRINGS, custom_key_entry
 
 mmengine_dc = pytest.importorskip("mmengine.optim.optimizer.default_constructor")
 from mmengine.optim import DefaultOptimWrapperConstructor  # noqa: E402  (registers the optimizers)
@@ -283,21 +284,13 @@ def test_compiled_children_of_a_dcn_keep_the_dcn_rules() -> None:
 
 # --- generated configs -------------------------------------------------------------------------------
 
-MULTS = (0.0, 0.1, 0.5, 1.0, 2.0)
-LR_MULT_KEYS = ("bias_lr_mult", "dcn_offset_lr_mult")
-DECAY_MULT_KEYS = ("bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult", "flat_decay_mult")
 OPTIMIZERS = {
     "AdamW": ADAMW,
     "AdamW_no_wd": dict(type="AdamW", lr=1e-3),  # AdamW's own default weight_decay is not a base one
     "SGD": SGD,
     "SGD_no_wd": SGD_NO_WD,
 }
-EXTRA_OPTIONS = {
-    "AdamW": dict(eps=(1e-8, 1e-6), betas=((0.9, 0.999), (0.8, 0.95)), amsgrad=(False, True)),
-    "SGD": dict(momentum=(0.0, 0.5, 0.9), dampening=(0.0, 0.1)),
-}
 # substrings of every zoo model's names, computed once
-SUBSTRINGS = {name: module_name_substrings(build(name)) for name in ZOO}
 
 
 @st.composite
@@ -331,15 +324,7 @@ def configs(draw: st.DrawFn) -> tuple[str, dict, dict]:
     if keys:
         custom = {}
         for key in keys:
-            entry: dict[str, Any] = {}
-            if draw(st.booleans()):
-                entry["lr_mult"] = draw(st.sampled_from(MULTS))
-            if has_wd and draw(st.booleans()):
-                entry["decay_mult"] = draw(st.sampled_from(MULTS))
-            options = EXTRA_OPTIONS[family]
-            for option in draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=2)):
-                entry[option] = draw(st.sampled_from(options[option]))
-            custom[key] = entry
+            custom[key] = draw(custom_key_entry(family, has_wd))
         pw["custom_keys"] = custom
     if draw(st.booleans()):
         pw["group_by"] = draw(st.sampled_from(("hyperparams", "param")))

@@ -18,25 +18,18 @@ from hypothesis import strategies as st
 from torch import nn
 
 import paramwise
-from model_zoo import SHARED, ZOO, build, module_name_substrings
+from model_zoo import SHARED, ZOO, build
 from paramwise import ParamwiseError
+from strategies import DECAY_MULT_KEYS, LR_MULT_KEYS, MULTS, SUBSTRINGS, custom_key_entry
 
 pytestmark = pytest.mark.filterwarnings("ignore::paramwise.ParamwiseWarning")  # frozen, duplicates, unmatched
 
-MULTS = (0.0, 0.1, 0.5, 1.0, 2.0)
-LR_MULT_KEYS = ("bias_lr_mult", "dcn_offset_lr_mult")
-DECAY_MULT_KEYS = ("bias_decay_mult", "norm_decay_mult", "dwconv_decay_mult", "flat_decay_mult")
 OPTIMIZERS = {
     "AdamW": dict(type="AdamW", lr=1e-2, weight_decay=0.05),
     "AdamW_no_wd": dict(type="AdamW", lr=1e-2),
     "SGD": dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-2),
     "SGD_no_wd": dict(type="SGD", lr=0.1, momentum=0.9),
 }
-EXTRA_OPTIONS = {
-    "AdamW": dict(eps=(1e-8, 1e-6), betas=((0.9, 0.999), (0.8, 0.95)), amsgrad=(False, True)),
-    "SGD": dict(momentum=(0.0, 0.5, 0.9), dampening=(0.0, 0.1), nesterov=(False,)),
-}
-SUBSTRINGS = {name: module_name_substrings(build(name)) for name in ZOO}
 NOT_HYPERPARAMS = frozenset({"params", "param_names"})
 
 
@@ -55,17 +48,9 @@ def configs(draw: st.DrawFn, optimizers: tuple[str, ...] = tuple(sorted(OPTIMIZE
     keys = draw(st.lists(st.sampled_from(names) | st.sampled_from(names).map(lambda s: s[: max(1, len(s) // 2)]),
                          unique=True, max_size=4))
     if keys:
-        options = EXTRA_OPTIONS[opt_name.split("_")[0]]
         custom = {}
         for key in keys:
-            entry: dict[str, Any] = {}
-            if draw(st.booleans()):
-                entry["lr_mult"] = draw(st.sampled_from(MULTS))
-            if has_wd and draw(st.booleans()):
-                entry["decay_mult"] = draw(st.sampled_from(MULTS))
-            for option in draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=2)):
-                entry[option] = draw(st.sampled_from(options[option]))
-            custom[key] = entry
+            custom[key] = draw(custom_key_entry(opt_name.split("_")[0], has_wd))
         pw["custom_keys"] = custom
     if model_name in SHARED or draw(st.booleans()):
         pw["bypass_duplicate"] = True
