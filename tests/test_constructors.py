@@ -293,6 +293,15 @@ def test_bad_multiplier_values(value) -> None:
     assert repr(value) in msg
 
 
+def test_yaml_style_string_numbers_get_a_hint() -> None:
+    problems = problems_of(dict(type="AdamW", lr="1e-3", weight_decay=-1.0,
+                                paramwise_cfg=dict(custom_keys={"head": dict(lr_mult="0.1")})))
+    assert "optimizer -> lr: must be a number, got '1e-3' of type str; a YAML file reads 1e-3 as text" in problems[0]
+    assert "weight_decay: must be a finite number >= 0, got -1.0" in problems[1]
+    assert "custom_keys -> head -> lr_mult: must be a number, got '0.1' of type str" in problems[2]
+    assert len(problems) == 3  # no "needs a base lr": lr is set, only invalid
+
+
 def test_custom_keys_must_be_dicts() -> None:
     (msg,) = problems_of(dict(type="SGD", lr=1.0, paramwise_cfg=dict(custom_keys=["head"])))
     assert "custom_keys: must be a dict of name substring -> options, got list" in msg

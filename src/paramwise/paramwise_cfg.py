@@ -82,12 +82,25 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _number_problem(value: Any) -> str | None:
+    """Why ``value`` is not a finite number >= 0, or None when it is one."""
+    if _is_real(value):
+        return None if math.isfinite(value) and value >= 0 else f"must be a finite number >= 0, got {value!r}"
+    hint = ""
+    if isinstance(value, str):
+        try:
+            float(value)
+            # PyYAML (YAML 1.1) reads 1e-3 as a string: only 1.0e-3 is a float there
+            hint = "; a YAML file reads 1e-3 as text: write 1.0e-3"
+        except ValueError:
+            pass
+    return f"must be a number, got {value!r} of type {type(value).__name__}{hint}"
+
+
 def _check_mult(value: Any, path: tuple[str, ...], problems: list[Problem]) -> float | None:
-    if not _is_real(value):
-        problems.append(Problem(path, f"must be a number, got {value!r} of type {type(value).__name__}"))
-        return None
-    if not math.isfinite(value) or value < 0:
-        problems.append(Problem(path, f"must be a finite number >= 0, got {value!r}"))
+    problem = _number_problem(value)
+    if problem is not None:
+        problems.append(Problem(path, problem))
         return None
     return float(value)
 
@@ -137,8 +150,9 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         problems.append(Problem((*_ROOT, "lr"), f"is missing and {type_name} has no default lr; set lr"))
     base_wd = cfg.get("weight_decay")
     for key, value in (("lr", base_lr), ("weight_decay", base_wd)):
-        if value is not None and not (_is_real(value) and math.isfinite(value) and value >= 0):
-            problems.append(Problem((*_ROOT, key), f"must be a finite number >= 0, got {value!r}"))
+        problem = None if value is None else _number_problem(value)
+        if problem is not None:
+            problems.append(Problem((*_ROOT, key), problem))
     return OptimizerSpec(
         cls=cls,
         type_name=type_name,
@@ -148,6 +162,13 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         base_lr=base_lr if _is_real(base_lr) else None,
         base_wd=base_wd if _is_real(base_wd) else None,
     )
+
+
+def _base_missing(spec: OptimizerSpec | None, key: str) -> bool:
+    """Whether a multiplier lacks its base value; a base that is set but invalid is reported on its own."""
+    if spec is None or key in spec.kwargs:
+        return False
+    return (spec.base_lr if key == "lr" else spec.base_wd) is None
 
 
 def _resolve_custom_keys(raw: Any, spec: OptimizerSpec | None, problems: list[Problem]) -> tuple[CustomKey, ...]:
@@ -171,11 +192,11 @@ def _resolve_custom_keys(raw: Any, spec: OptimizerSpec | None, problems: list[Pr
         decay_mult = entry.pop("decay_mult", None)
         if lr_mult is not None:
             lr_mult = _check_mult(lr_mult, (*where, "lr_mult"), problems)
-            if spec is not None and spec.base_lr is None:
+            if _base_missing(spec, "lr"):
                 problems.append(Problem((*where, "lr_mult"), "needs a base lr: set lr in the optimizer config"))
         if decay_mult is not None:
             decay_mult = _check_mult(decay_mult, (*where, "decay_mult"), problems)
-            if spec is not None and spec.base_wd is None:
+            if _base_missing(spec, "weight_decay"):
                 problems.append(Problem(
                     (*where, "decay_mult"), "needs a base weight_decay: set weight_decay in the optimizer config"
                 ))
@@ -218,8 +239,7 @@ def _resolve_paramwise(raw: Any, spec: OptimizerSpec | None, problems: list[Prob
     for key in (*LR_MULTS, *DECAY_MULTS):
         if pw.get(key) is not None:
             values[key] = _check_mult(pw[key], (*_PW, key), problems)
-            base_missing = spec is not None and (spec.base_lr if key in LR_MULTS else spec.base_wd) is None
-            if base_missing:
+            if _base_missing(spec, "lr" if key in LR_MULTS else "weight_decay"):
                 base = "lr" if key in LR_MULTS else "weight_decay"
                 problems.append(Problem((*_PW, key), f"needs a base {base}: set {base} in the optimizer config"))
     if "custom_keys" in pw:
