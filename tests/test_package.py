@@ -26,5 +26,5 @@ def test_every_exported_name_resolves(name: str) -> None:
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
-    with pytest.raises(AttributeError, match="module 'paramwise' has no attribute 'build_optimiser'"):
+    with pytest.raises(AttributeError, match="no attribute 'build_optimiser'. Did you mean 'build_optimizer'"):
         paramwise.build_optimiser  # noqa: B018

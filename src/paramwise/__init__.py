@@ -55,7 +55,9 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'paramwise' has no attribute {name!r}")
+        from .suggestions import did_you_mean
+
+        raise AttributeError(f"module 'paramwise' has no attribute {name!r}.{did_you_mean(name, __all__)}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
