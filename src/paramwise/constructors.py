@@ -119,7 +119,8 @@ class DefaultOptimizerConstructor:
         outcome = apply_rules(model, self.spec, self.options)
         unmatched = self._unmatched(outcome)
         if unmatched and self.options.strict:
-            raise ConfigError(unmatched, title="custom keys that match nothing (paramwise_cfg['strict']=True)")
+            title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
+            raise ConfigError(unmatched, title=title)
         notes = self._warnings(outcome) + [str(p) for p in unmatched]
         for note in notes:
             _warn(note)
