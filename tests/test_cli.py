@@ -106,7 +106,8 @@ def test_show_table_lists_warnings(tmp_path: Path) -> None:
     assert "cls_token" in out and "custom_keys['pos_embed']" in out and "norm_decay_mult" in out
     assert re.search(r"warning: .*custom_keys -> backbone: matches no parameter", out)
     table_line = next(line for line in out.splitlines() if "blocks.0.attn.qkv.weight" in line)
-    assert "0.1" in table_line  # one row per parameter, not wrapped at 80 columns
+    # one row per parameter, not wrapped at 80 columns: name, shape, lr, decay and rule on one line
+    assert re.search(r"blocks\.0\.attn\.qkv\.weight\s+\d+x\d+\s.*0\.1\s+0\.0001\s+default", table_line), table_line
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
@@ -243,7 +244,12 @@ def test_render_json_is_json_safe() -> None:
     data = json.loads(json.dumps(plan_json(plan), allow_nan=False))
     assert data["base"]["betas"] == [0.9, 0.99] and data["base"]["eps"] == "inf"
     assert data["base"]["lr"] == pytest.approx(0.01)
-    assert plan_table(plan) is not None
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    console.print(plan_table(plan))
+    text = console.export_text()
+    assert "Adam(lr=" in text and "0 parameters" in text and "parameter groups" in text
 
 
 def test_mmengine_optim_wrapper_config_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -262,3 +268,23 @@ def test_mmengine_optim_wrapper_config_is_read(tmp_path: Path, capsys: pytest.Ca
     assert data["optimizer"] == "AdamW"
     assert any(p["weight_decay_rule"] == "norm_decay_mult" for p in data["params"])
     assert "optim_wrapper keys not used for the optimizer plan: clip_grad" in captured.err
+
+
+def test_optim_wrapper_problems_name_their_place_in_that_config(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "mm.py", """\
+        optim_wrapper = dict(
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decy=0.05),
+            paramwise_cfg=dict(norm_decay_mul=0.0, custom_keys={'nothing_here': {}}),
+        )
+        """)
+    assert main(["check", path, "--model", "tiny_convnet"]) == 1
+    err = capsys.readouterr().err
+    assert "optim_wrapper -> optimizer -> weight_decy: AdamW does not take 'weight_decy'" in err
+    assert "optim_wrapper -> paramwise_cfg -> norm_decay_mul: is not a paramwise_cfg option" in err
+    path = write(tmp_path, "mm2.py", """\
+        optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1), paramwise_cfg=dict(custom_keys={'nothing_here': {}}))
+        """)
+    assert main(["check", path, "--model", "tiny_convnet"]) == 1
+    err = capsys.readouterr().err
+    assert "optim_wrapper -> paramwise_cfg -> custom_keys -> nothing_here: matches no parameter" in err

@@ -206,7 +206,7 @@ def test_norm_types_by_name_and_class() -> None:
         cfg["paramwise_cfg"]["norm_types"] = [spec]
         assert groups_by_name(build(cfg, model))["1.weight"]["weight_decay"] == 0.0
     cfg["paramwise_cfg"]["norm_types"] = ["MyRMSNrom"]
-    with pytest.warns(ParamwiseWarning, match="'MyRMSNrom' is the class name of no module"):
+    with pytest.warns(ParamwiseWarning, match="'MyRMSNrom' matches no module of the model"):
         build_optimizer(model, cfg)
 
 
@@ -226,12 +226,12 @@ def test_unmatched_custom_key_warns_with_closest_names_or_fails_when_strict() ->
 
 
 def test_custom_constructor_by_registration() -> None:
-    @OPTIMIZER_BUILDERS.register_module(force=True)
-    class HeadOnly(DefaultOptimizerConstructor):
+    @OPTIMIZER_BUILDERS.register_module(name="TestHeadOnlyConstructor", force=True)
+    class HeadOnly(DefaultOptimizerConstructor):  # registered under a name no other test uses
         def __call__(self, model):
             return torch.optim.SGD(model.head.parameters(), lr=self.spec.base_lr)
 
-    opt = build_optimizer(Net(), dict(type="SGD", lr=0.3, constructor="HeadOnly"))
+    opt = build_optimizer(Net(), dict(type="SGD", lr=0.3, constructor="TestHeadOnlyConstructor"))
     assert len(opt.param_groups[0]["params"]) == 2 and opt.param_groups[0]["lr"] == 0.3
 
 
@@ -342,3 +342,81 @@ def test_module_that_contains_itself_terminates() -> None:
     assert opt.param_groups[0]["param_names"] == ["0.weight", "0.bias"]
     with pytest.raises(SharedParameterError, match="'again.0.weight' is the same tensor as '0.weight'"):
         build_optimizer(model, dict(type="SGD", lr=0.1))
+
+
+def test_frozen_tied_parameter_is_left_out_not_an_error() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    model[1].weight = model[0].weight
+    model[0].weight.requires_grad_(False)
+    with pytest.warns(ParamwiseWarning) as rec:
+        opt = build_optimizer(model, dict(type="SGD", lr=0.1))
+    assert [str(w.message) for w in rec if "shared" in str(w.message)] == []
+    assert "1 parameters have requires_grad=False" in str(rec[0].message) and "'0.weight'" in str(rec[0].message)
+    assert sorted(groups_by_name(opt)) == ["0.bias", "1.bias"]
+
+
+def test_non_string_custom_keys_are_reported() -> None:
+    (msg,) = problems_of(dict(type="SGD", lr=1.0, paramwise_cfg=dict(custom_keys={0: dict(lr_mult=0.1), "head": {}})))
+    assert msg == "optimizer -> paramwise_cfg -> custom_keys -> 0: keys must be non-empty strings (substrings of " \
+                  "parameter names)"
+
+
+class TakesAnything(torch.optim.SGD):
+    def __init__(self, params, lr=0.1, **kwargs):
+        super().__init__(params, lr=lr)
+
+
+def test_kwargs_optimizer_still_catches_misspelt_multipliers_and_paramwise_keys() -> None:
+    problems = problems_of(dict(type=TakesAnything, lr=1.0, paramwise_cfg=dict(
+        norm_decay_mul=0.0, custom_keys={"head": dict(lr_mul=0.1, anything=1)})))
+    text = "\n".join(problems)
+    assert "norm_decay_mul: is not a paramwise_cfg option. Did you mean 'norm_decay_mult'" in text
+    assert "custom_keys -> head -> lr_mul: TakesAnything does not take 'lr_mul'. Did you mean 'lr_mult'?" in text
+    assert "anything" not in text  # **kwargs: an unknown option may be meant for it
+    (msg,) = problems_of(dict(type=TakesAnything, paramwise_cfg=dict(lr=0.1)))
+    assert "lr: is not a paramwise_cfg option; it is an argument of TakesAnything" in msg
+
+
+def test_strict_reports_norm_type_classes_that_match_nothing() -> None:
+    cfg = dict(type="SGD", lr=1.0, weight_decay=1.0,
+               paramwise_cfg=dict(norm_decay_mult=0.0, norm_types=[nn.BatchNorm1d], strict=True))
+    with pytest.raises(ConfigError, match="norm_types: 'BatchNorm1d' matches no module of the model"):
+        build_optimizer(nn.Sequential(nn.Linear(2, 2)), cfg)
+
+
+def test_shadowed_and_frozen_only_keys_are_explained_not_called_unmatched() -> None:
+    model = Net()
+    model.backbone[0].requires_grad_(False)
+    cfg = dict(type="SGD", lr=1.0, paramwise_cfg=dict(strict=True, custom_keys={
+        "head": dict(lr_mult=0.5), "head.weight": {}, "head.bias": {}, "backbone.0": dict(lr_mult=0.1)}))
+    with pytest.warns(ParamwiseWarning) as rec:
+        build_optimizer(model, cfg)  # strict: neither is an error
+    text = "\n".join(str(w.message) for w in rec)
+    assert ("custom_keys -> head: decides no parameter: the 2 it matches (e.g. 'head.weight') are decided first by "
+            "custom_keys['head.bias'], custom_keys['head.weight']") in text
+    assert "custom_keys -> backbone.0: matches only frozen parameters ('backbone.0.weight', 'backbone.0.bias')" in text
+
+
+def test_constructor_none_means_the_default() -> None:
+    opt = build(dict(type="SGD", lr=0.1, constructor=None))
+    assert isinstance(opt, torch.optim.SGD)
+
+
+def test_optimizer_whose_default_lr_is_none() -> None:
+    class RelativeStep(torch.optim.SGD):
+        def __init__(self, params, lr=None, momentum=0.0):
+            super().__init__(params, lr=0.01 if lr is None else lr, momentum=momentum)
+
+    assert isinstance(build(dict(type=RelativeStep)), RelativeStep)
+    (msg,) = problems_of(dict(type=RelativeStep, paramwise_cfg=dict(bias_lr_mult=2.0)))
+    assert msg == "optimizer -> paramwise_cfg -> bias_lr_mult: needs a base lr: set lr in the optimizer config"
+
+
+def test_none_paramwise_values_mean_unset() -> None:
+    opt = build(dict(type="SGD", lr=0.1, paramwise_cfg=dict(frozen=None, group_by=None, bias_lr_mult=None)))
+    assert len(opt.param_groups) == 1
+
+
+def test_model_without_parameters() -> None:
+    with pytest.raises(ParamwiseError, match="no parameters to optimize; the model has none at all"):
+        build_optimizer(nn.ReLU(), dict(type="SGD", lr=0.1))

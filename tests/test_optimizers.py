@@ -49,9 +49,9 @@ def test_third_party_module_registered_under_prefix_and_bare_name() -> None:
 
 
 def test_argument_introspection() -> None:
-    params_arg, accepted = optimizer_arguments(torch.optim.SGD)
-    assert params_arg == "params" and {"lr", "momentum", "weight_decay"} <= accepted
-    assert "params" not in accepted
+    params_arg, named, var_kw = optimizer_arguments(torch.optim.SGD)
+    assert params_arg == "params" and {"lr", "momentum", "weight_decay"} <= named and not var_kw
+    assert "params" not in named
     assert optimizer_default(torch.optim.AdamW, "lr") == pytest.approx(1e-3)
     assert optimizer_default(torch.optim.AdamW, "nope") is None
 
@@ -59,4 +59,4 @@ def test_argument_introspection() -> None:
         def __init__(self, params, **kwargs):
             super().__init__(params, kwargs)
 
-    assert optimizer_arguments(Anything) == ("params", None)
+    assert optimizer_arguments(Anything) == ("params", frozenset(), True)

@@ -31,6 +31,7 @@ _EXPORTS = {
     "DefaultOptimizerConstructor": "constructors",
     "build_optimizer": "constructors",
     "plan_params": "constructors",
+    "optimizer_constructor": "constructors",
     "Plan": "plan",
     "ParamEntry": "rules",
     "GroupSpec": "groups",

@@ -9,6 +9,7 @@ so ``paramwise --help`` is instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
 from .errors import ConfigError, ParamwiseError, ParamwiseWarning
@@ -174,8 +175,15 @@ def _missing_file(path: str) -> UsageError:
     return UsageError(f"config file {path!r} not found.{hint}")
 
 
-def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> dict[str, Any]:
-    """Read CONFIG, apply --cfg-options, and return its 'optimizer' entry as plain dicts."""
+class _OptimizerConfig(NamedTuple):
+    """The optimizer config of a CONFIG file, and whether it came from mmengine's optim_wrapper."""
+
+    cfg: dict[str, Any]
+    in_optim_wrapper: bool = False
+
+
+def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> _OptimizerConfig:
+    """Read CONFIG, apply --cfg-options, and return its optimizer config as plain dicts."""
     if os.path.isdir(path):
         raise UsageError(f"{path!r} is a folder; CONFIG is a config file (.py/.yaml/.json/.toml)")
     if not os.path.isfile(path):
@@ -203,7 +211,7 @@ def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> dict[str, Any]:
             raise UsageError("bad --cfg-options: " + "; ".join(_problem_lines(e))) from e
     data = cfg.to_dict()
     if "optimizer" not in data and isinstance(data.get("optim_wrapper"), dict) and "optimizer" in data["optim_wrapper"]:
-        return _from_optim_wrapper(data["optim_wrapper"])
+        return _OptimizerConfig(_from_optim_wrapper(data["optim_wrapper"]), in_optim_wrapper=True)
     if "optimizer" not in data:
         hint = did_you_mean("optimizer", data)
         from .errors import Problem
@@ -215,7 +223,7 @@ def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> dict[str, Any]:
                                      f"Top-level keys: {', '.join(sorted(data)) or '(none)'}")],
             title=f"no optimizer config in {path}",
         )
-    return data["optimizer"]
+    return _OptimizerConfig(data["optimizer"])
 
 
 # optim_wrapper keys that describe the optimizer; the others (clip_grad, accumulative_counts, ...)
@@ -257,12 +265,48 @@ def _quietly(fn: Any, *args: Any) -> Any:
         return fn(*args)
 
 
-def _plan(args: argparse.Namespace) -> Any:
-    optimizer_cfg = _load_optimizer_cfg(args.config, args.cfg_options)
-    model = _load_model(args.model, args.model_args)
-    from .constructors import plan_params
+def _wrapper_path(path: tuple[str, ...]) -> tuple[str, ...]:
+    """Where a problem of an optim_wrapper config is: paramwise_cfg sits beside the optimizer there."""
+    if path[:2] == ("optimizer", "paramwise_cfg"):
+        return ("optim_wrapper", *path[1:])
+    return ("optim_wrapper", *path) if path[:1] == ("optimizer",) else path
 
-    return _quietly(plan_params, model, optimizer_cfg)
+
+def _wrapper_text(warning: str) -> str:
+    """A warning that starts with a config path, with the path moved into optim_wrapper."""
+    for old, new in (("optimizer -> paramwise_cfg -> ", "optim_wrapper -> paramwise_cfg -> "),
+                     ("optimizer -> ", "optim_wrapper -> optimizer -> ")):
+        if warning.startswith(old):
+            return new + warning[len(old):]
+    return warning
+
+
+def _plan_and_build(model: Any, loaded: _OptimizerConfig, *, build: bool) -> tuple[Any, Any]:
+    """The plan and (with ``build``) the optimizer, from one constructor: the config is checked once.
+
+    Problems and warnings of an optim_wrapper config name their place in that config.
+    """
+    from .constructors import optimizer_constructor
+    from .errors import Problem
+
+    try:
+        constructor = optimizer_constructor(loaded.cfg)
+        plan = _quietly(constructor.plan, model)
+        optimizer = _quietly(constructor.build, plan) if build else None
+    except ConfigError as e:
+        if not loaded.in_optim_wrapper:
+            raise
+        problems = [Problem(_wrapper_path(p.path), p.message) for p in e.problems]
+        raise ConfigError(problems, title=e.title) from e
+    if loaded.in_optim_wrapper:
+        plan = dataclasses.replace(plan, warnings=tuple(_wrapper_text(w) for w in plan.warnings))
+    return plan, optimizer
+
+
+def _plan(args: argparse.Namespace) -> Any:
+    loaded = _load_optimizer_cfg(args.config, args.cfg_options)
+    model = _load_model(args.model, args.model_args)
+    return _plan_and_build(model, loaded, build=False)[0]
 
 
 def _console(**kwargs: Any) -> Any:
@@ -326,15 +370,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     subject = f"{args.config} with model {args.model}"
-    from .constructors import build_optimizer, plan_params
     from .models import ModelSpecError
 
     try:
-        optimizer_cfg = _load_optimizer_cfg(args.config, args.cfg_options)
+        loaded = _load_optimizer_cfg(args.config, args.cfg_options)
         model = _load_model(args.model, args.model_args)
-        plan = _quietly(plan_params, model, optimizer_cfg)
         # building catches what only the optimizer itself checks (betas out of range, ...)
-        _quietly(build_optimizer, model, optimizer_cfg)
+        plan, _ = _plan_and_build(model, loaded, build=True)
     except ConfigError as e:
         problems, title = _problem_lines(e), e.title
     except (UsageError, ModelSpecError):
@@ -420,17 +462,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
     from . import demo, render
-    from .constructors import build_optimizer, plan_params
 
     config = args.config or str(demo.DEFAULT_CONFIG)
     spec = args.model or demo.DEFAULT_MODEL
-    optimizer_cfg = _load_optimizer_cfg(config, args.cfg_options)
+    loaded = _load_optimizer_cfg(config, args.cfg_options)
     torch.manual_seed(args.seed)
     model = _load_model(spec, args.model_args)
     shape = _input_shape(args.input_shape, model)
     classes = demo.num_classes_of(model, shape)
-    plan = _quietly(plan_params, model, optimizer_cfg)
-    optimizer = _quietly(build_optimizer, model, optimizer_cfg)
+    plan, optimizer = _plan_and_build(model, loaded, build=True)
     task = demo.SyntheticTask(shape, classes, seed=args.seed)
     console = _console()
     what = (f"training {spec} for {args.steps} steps on synthetic data "

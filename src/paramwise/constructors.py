@@ -31,6 +31,7 @@ __all__ = [
     "OPTIMIZER_BUILDERS",
     "DefaultOptimizerConstructor",
     "build_optimizer",
+    "optimizer_constructor",
     "plan_params",
 ]
 
@@ -54,6 +55,11 @@ def _short_list(names: list[str]) -> str:
     shown = ", ".join(repr(n) for n in names[:_LIST_AT_MOST])
     more = len(names) - _LIST_AT_MOST
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _match_name(name: str) -> str:
+    """The text custom keys are matched against: root parameters as '.name', as in mmengine."""
+    return name if "." in name else f".{name}"
 
 
 def _name_candidates(outcome: RuleOutcome) -> set[str]:
@@ -96,32 +102,43 @@ class DefaultOptimizerConstructor:
             notes.append(f"shared parameters optimized once, under their first name: {_short_list(pairs)}")
         return notes
 
-    def _unmatched(self, outcome: RuleOutcome) -> list[Problem]:
-        problems = []
-        unmatched = [k for k, n in outcome.key_matches.items() if n == 0]
-        candidates = _name_candidates(outcome) if unmatched else set()
-        for key in unmatched:
-            close = suggest(key, candidates)
-            near = f"; closest names: {', '.join(map(repr, close))}" if close else ""
-            problems.append(Problem(
-                ("optimizer", "paramwise_cfg", "custom_keys", key),
-                f"matches no parameter of the model{near}",
-            ))
+    def _unmatched(self, outcome: RuleOutcome) -> tuple[list[Problem], list[Problem]]:
+        """Config entries that match nothing (errors under strict), and keys that only look unused."""
+        nothing: list[Problem] = []
+        notes: list[Problem] = []
+        idle = [k for k, n in outcome.key_matches.items() if n == 0]
+        candidates = _name_candidates(outcome) if idle else set()
+        for key in idle:
+            path = ("optimizer", "paramwise_cfg", "custom_keys", key)
+            shadowed = [e for e in outcome.entries if key in _match_name(e.name)]
+            frozen = [n for n in outcome.frozen if key in _match_name(n)]
+            if shadowed:
+                winners = sorted({r for e in shadowed for r in e.rules.values() if r.startswith("custom_keys")})
+                notes.append(Problem(path, f"decides no parameter: the {len(shadowed)} it matches (e.g. "
+                                           f"{shadowed[0].name!r}) are decided first by {', '.join(winners)}; "
+                                           "keys are tried longest first, then alphabetically"))
+            elif frozen:
+                notes.append(Problem(path, f"matches only frozen parameters ({_short_list(frozen)}), which are "
+                                           "left out of the optimizer"))
+            else:
+                close = suggest(key, candidates)
+                near = f"; closest names: {', '.join(map(repr, close))}" if close else ""
+                nothing.append(Problem(path, f"matches no parameter of the model{near}"))
         for name in outcome.unmatched_norm_types:
-            problems.append(Problem(
+            nothing.append(Problem(
                 ("optimizer", "paramwise_cfg", "norm_types"),
-                f"{name!r} is the class name of no module in the model",
+                f"{name!r} matches no module of the model (by class or class name)",
             ))
-        return problems
+        return nothing, notes
 
     def plan(self, model: nn.Module) -> Plan:
         """Resolve every parameter's hyperparameters and group them, without building anything."""
         outcome = apply_rules(model, self.spec, self.options)
-        unmatched = self._unmatched(outcome)
+        unmatched, idle = self._unmatched(outcome)
         if unmatched and self.options.strict:
             title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
             raise ConfigError(unmatched, title=title)
-        notes = self._warnings(outcome) + [str(p) for p in unmatched]
+        notes = self._warnings(outcome) + [str(p) for p in (*unmatched, *idle)]
         for note in notes:
             _warn(note)
         groups = group_entries(outcome.entries, self.spec.kwargs, self.options.group_by)
@@ -138,10 +155,9 @@ class DefaultOptimizerConstructor:
     def build(self, plan: Plan) -> torch.optim.Optimizer:
         """Construct the optimizer that ``plan`` describes."""
         if not plan.entries:
-            raise ParamwiseError(
-                f"the model has no parameters to optimize ({len(plan.frozen)} are frozen); "
-                "unfreeze some, or set paramwise_cfg['frozen']='include'"
-            )
+            fix = (f"{len(plan.frozen)} are frozen: unfreeze some, or set paramwise_cfg['frozen']='include'"
+                   if plan.frozen else "the model has none at all")
+            raise ParamwiseError(f"the model has no parameters to optimize; {fix}")
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
         return call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
@@ -154,12 +170,16 @@ def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
     if not isinstance(cfg, Mapping):
         raise TypeError(f"an optimizer config must be a dict like dict(type='AdamW', lr=1e-3), got {cfg!r}")
     optimizer_cfg: dict[str, Any] = copy_config(cfg)
-    constructor = optimizer_cfg.pop("constructor", "DefaultOptimizerConstructor")
+    constructor = optimizer_cfg.pop("constructor", None) or "DefaultOptimizerConstructor"
     paramwise_cfg = optimizer_cfg.pop("paramwise_cfg", None)
     return constructor, optimizer_cfg, paramwise_cfg
 
 
-def _constructor(cfg: Mapping[str, Any]) -> Any:
+def optimizer_constructor(cfg: Mapping[str, Any]) -> Any:
+    """The constructor ``cfg`` selects, built and validated: ``.plan(model)`` then ``.build(plan)``.
+
+    For callers that want both the plan and the optimizer without checking the config twice.
+    """
     constructor, optimizer_cfg, paramwise_cfg = _split(cfg)
     return build_from_cfg(
         {"type": constructor, "optimizer_cfg": optimizer_cfg, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS
@@ -172,12 +192,12 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     ``constructor`` (default ``DefaultOptimizerConstructor``) and ``paramwise_cfg`` are taken
     out of a copy of ``cfg``; the rest is the optimizer's config.
     """
-    return _constructor(cfg)(model)
+    return optimizer_constructor(cfg)(model)
 
 
 def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:
     """Return the plan of ``build_optimizer(model, cfg)``: every parameter's values and rules."""
-    constructor = _constructor(cfg)
+    constructor = optimizer_constructor(cfg)
     if not hasattr(constructor, "plan"):
         raise TypeError(
             f"{type(constructor).__name__} has no plan(model) method, so its plan cannot be shown; "

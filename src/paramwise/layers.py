@@ -37,23 +37,34 @@ class NormMatcher:
     """
 
     def __init__(self, extra: Iterable[type | str] = ()) -> None:
-        extra = list(extra)
-        self.classes = tuple(NORM_LAYERS.module_dict.values()) + tuple(c for c in extra if isinstance(c, type))
-        self.names = frozenset(c for c in extra if isinstance(c, str))
-        self.matched_names: set[str] = set()
+        self.extra = tuple(extra)
+        self.classes = tuple(NORM_LAYERS.module_dict.values()) + tuple(c for c in self.extra if isinstance(c, type))
+        self.names = frozenset(c for c in self.extra if isinstance(c, str))
         self._cache: dict[type, bool] = {}
 
     def __call__(self, module: nn.Module) -> bool:
         cls = type(module)
         hit = self._cache.get(cls)
         if hit is None:
-            hit = issubclass(cls, self.classes)
-            if self.names:
-                named = {c.__name__ for c in cls.__mro__} & self.names
-                self.matched_names |= named
-                hit = hit or bool(named)
+            hit = issubclass(cls, self.classes) or bool(self.names and self.names & _mro_names(cls))
             self._cache[cls] = hit
         return hit
+
+    def unmatched(self, module_classes: Iterable[type]) -> list[str]:
+        """The extra norm types (as names) that no class among ``module_classes`` is or derives from."""
+        module_classes = list(module_classes)
+        missing = []
+        for norm in self.extra:
+            if isinstance(norm, type):
+                if not any(issubclass(cls, norm) for cls in module_classes):
+                    missing.append(norm.__name__)
+            elif not any(norm in _mro_names(cls) for cls in module_classes):
+                missing.append(norm)
+        return missing
+
+
+def _mro_names(cls: type) -> set[str]:
+    return {c.__name__ for c in cls.__mro__}
 
 
 def is_depthwise_conv(module: nn.Module) -> bool:

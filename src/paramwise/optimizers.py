@@ -101,18 +101,21 @@ def _scan_third_party() -> None:
         register_optimizers_from(OPTIMIZERS, module, prefix)
 
 
-def optimizer_arguments(cls: Any) -> tuple[str | None, set[str] | None]:
-    """Return the name of ``cls``'s parameters argument and the keywords it accepts (None: any)."""
+def optimizer_arguments(cls: Any) -> tuple[str | None, frozenset[str], bool]:
+    """Return ``cls``'s parameters argument, its other named keywords, and whether it takes ``**kwargs``.
+
+    A class without a readable signature is taken to accept anything.
+    """
     try:
         params = list(inspect.signature(cls).parameters.values())
     except (TypeError, ValueError):
-        return None, None
+        return None, frozenset(), True
     if not params:
-        return None, set()
-    first = params[0].name
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return first, None
-    return first, {p.name for p in params[1:] if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+        return None, frozenset(), False
+    named = frozenset(
+        p.name for p in params[1:] if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    )
+    return params[0].name, named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 def optimizer_default(cls: Any, key: str, missing: Any = None) -> Any:

@@ -34,6 +34,7 @@ PARAMWISE_KEYS = frozenset(
 FROZEN_CHOICES = ("exclude", "include")
 GROUP_BY_CHOICES = ("hyperparams", "param")
 _ROOT = ("optimizer",)
+_MISSING = object()
 _PW = (*_ROOT, "paramwise_cfg")
 
 
@@ -73,7 +74,8 @@ class OptimizerSpec:
     type_name: str
     kwargs: Mapping[str, Any]
     params_arg: str
-    accepted: frozenset[str] | None  # None: the optimizer takes **kwargs
+    named: frozenset[str]  # the keywords its signature names
+    accepted: frozenset[str] | None  # None: it also takes **kwargs, so anything goes
     base_lr: float | None
     base_wd: float | None
 
@@ -136,7 +138,8 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         problems.append(Problem((*_ROOT, "type"), f"must be an optimizer name or class, got {type_value!r}"))
         return None
     type_name = type_value if isinstance(type_value, str) else getattr(cls, "__name__", repr(cls))
-    params_arg, accepted = optimizer_arguments(cls)
+    params_arg, named, takes_kwargs = optimizer_arguments(cls)
+    accepted = None if takes_kwargs else named
     if accepted is not None:
         for key in cfg:
             if key not in accepted:
@@ -145,8 +148,11 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
                     f"{type_name} does not take {key!r}.{did_you_mean(key, accepted)} "
                     f"It takes: {', '.join(sorted(accepted))}",
                 ))
-    base_lr = cfg.get("lr", optimizer_default(cls, "lr"))
-    if base_lr is None and accepted is not None and "lr" in accepted:
+    # without lr in the config the optimizer's default is the base (None is a real default: e.g.
+    # Adafactor's relative step); weight decay has no such fallback, as in mmengine
+    default_lr = optimizer_default(cls, "lr", _MISSING)
+    base_lr = cfg.get("lr", None if default_lr is _MISSING else default_lr)
+    if "lr" not in cfg and default_lr is _MISSING and "lr" in named:
         problems.append(Problem((*_ROOT, "lr"), f"is missing and {type_name} has no default lr; set lr"))
     base_wd = cfg.get("weight_decay")
     for key, value in (("lr", base_lr), ("weight_decay", base_wd)):
@@ -158,7 +164,8 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         type_name=type_name,
         kwargs=cfg,
         params_arg=params_arg or "params",
-        accepted=None if accepted is None else frozenset(accepted),
+        named=named,
+        accepted=accepted,
         base_lr=base_lr if _is_real(base_lr) else None,
         base_wd=base_wd if _is_real(base_wd) else None,
     )
@@ -177,13 +184,14 @@ def _resolve_custom_keys(raw: Any, spec: OptimizerSpec | None, problems: list[Pr
         problems.append(Problem(path, f"must be a dict of name substring -> options, got {type(raw).__name__}"))
         return ()
     out = []
-    # mmengine's matching order: longest key first, ties alphabetical
-    for key in sorted(sorted(raw), key=len, reverse=True):
-        entry = raw[key]
-        where = (*path, str(key))
+    for key in raw:
         if not isinstance(key, str) or not key:
-            problems.append(Problem(where, "keys must be non-empty strings (substrings of parameter names)"))
-            continue
+            message = "keys must be non-empty strings (substrings of parameter names)"
+            problems.append(Problem((*path, repr(key)), message))
+    # mmengine's matching order: longest key first, ties alphabetical
+    for key in sorted(sorted(k for k in raw if isinstance(k, str) and k), key=len, reverse=True):
+        entry = raw[key]
+        where = (*path, key)
         if not isinstance(entry, Mapping):
             problems.append(Problem(where, f"must be a dict of options (lr_mult, decay_mult, ...), got {entry!r}"))
             continue
@@ -200,15 +208,17 @@ def _resolve_custom_keys(raw: Any, spec: OptimizerSpec | None, problems: list[Pr
                 problems.append(Problem(
                     (*where, "decay_mult"), "needs a base weight_decay: set weight_decay in the optimizer config"
                 ))
-        if spec is not None and spec.accepted is not None:
-            for option in entry:
-                if option not in spec.accepted:
-                    choices = [*spec.accepted, "lr_mult", "decay_mult"]
-                    problems.append(Problem(
-                        (*where, option),
-                        f"{spec.type_name} does not take {option!r}.{did_you_mean(option, choices)} "
-                        "A custom key may set lr_mult, decay_mult or any argument of the optimizer",
-                    ))
+        for option in entry:
+            if spec is None or option in spec.named:
+                continue
+            near = did_you_mean(option, [*spec.named, "lr_mult", "decay_mult"])
+            # an optimizer taking **kwargs accepts any name, but not a misspelt multiplier
+            if spec.accepted is not None or did_you_mean(option, ["lr_mult", "decay_mult"]):
+                problems.append(Problem(
+                    (*where, option),
+                    f"{spec.type_name} does not take {option!r}.{near} "
+                    "A custom key may set lr_mult, decay_mult or any argument of the optimizer",
+                ))
         out.append(CustomKey(key, lr_mult, decay_mult, entry))
     return tuple(out)
 
@@ -224,14 +234,14 @@ def _resolve_paramwise(raw: Any, spec: OptimizerSpec | None, problems: list[Prob
     if not isinstance(raw, Mapping):
         problems.append(Problem(_PW, f"must be a dict or None, got {type(raw).__name__}"))
         return ParamwiseOptions()
-    pw = dict(raw)
+    pw = {k: v for k, v in raw.items() if v is not None}  # None means unset, for every key
     values: dict[str, Any] = {}
     for key in list(pw):
         if key in PARAMWISE_KEYS:
             continue
         if key == "paramwise_options":
             hint = " (the old mmcv spelling of paramwise_cfg itself: put its entries here directly)"
-        elif spec is not None and (spec.accepted is None or key in spec.accepted) and key != spec.params_arg:
+        elif spec is not None and key in spec.named:
             hint = f"; it is an argument of {spec.type_name}: put it in the optimizer config, beside 'type'"
         else:
             hint = "." + (did_you_mean(str(key), PARAMWISE_KEYS) or f" Known keys: {', '.join(sorted(PARAMWISE_KEYS))}")

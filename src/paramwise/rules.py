@@ -134,14 +134,19 @@ def apply_rules(model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions
     custom_outcomes = {ck.key: resolved(partial(_apply_custom, ck, spec)) for ck in keys}
     builtin_outcomes: dict[tuple[bool, ...], list[Any]] = {}  # module facts -> 4 slots (bias, flat)
     new_entry = tuple.__new__
+    module_classes: set[type] = set()
     for prefix, module, parent_is_dcn in iter_module_sites(model):
+        module_classes.add(type(module))
         slots = None
         for leaf, param in module._parameters.items():
             if param is None:
                 continue
             name = f"{prefix}.{leaf}" if prefix else leaf
+            trainable = param.requires_grad
             first = seen.get(id(param))
             if first is not None:
+                if not trainable and not include_frozen:
+                    continue  # a frozen tensor is left out once, under its first name; not a duplicate
                 if first.rpartition(".")[0] == prefix:
                     continue  # one Parameter under two attribute names of one module: one parameter to torch
                 if not options.bypass_duplicate:
@@ -155,7 +160,6 @@ def apply_rules(model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions
                 duplicates.append((name, first))
                 continue
             seen[id(param)] = name
-            trainable = param.requires_grad
             if not trainable and not include_frozen:
                 frozen.append(name)
                 continue
@@ -186,7 +190,7 @@ def apply_rules(model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions
             # tuple.__new__ skips NamedTuple's Python-level __new__: a third of the per-parameter cost
             entries.append(new_entry(ParamEntry, (name, param, trainable, *found)))
 
-    unmatched_norms = tuple(sorted(is_norm.names - is_norm.matched_names))
+    unmatched_norms = tuple(is_norm.unmatched(module_classes))
     return RuleOutcome(tuple(entries), tuple(frozen), tuple(duplicates), key_matches, unmatched_norms)
 
 
