@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .paramwise_cfg import GROUP_BY_CHOICES
 from .rules import ParamEntry
 
 __all__ = ["GroupSpec", "group_entries", "torch_param_groups"]
@@ -48,8 +49,8 @@ def group_entries(
     """
     if group_by == "param":
         return tuple(GroupSpec(i, e.hyperparams, (i,)) for i, e in enumerate(entries))
-    if group_by != "hyperparams":
-        raise ValueError(f"group_by must be 'hyperparams' or 'param', got {group_by!r}")
+    if group_by not in GROUP_BY_CHOICES:
+        raise ValueError(f"group_by must be one of {', '.join(map(repr, GROUP_BY_CHOICES))}, got {group_by!r}")
     frozen_base = {k: _hashable(v) for k, v in base.items()}
     slots: dict[tuple, list[int]] = {}
     # entries with the same outcome share one hyperparams mapping: find its slot once

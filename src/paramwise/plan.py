@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .groups import GroupSpec
-from .rules import ParamEntry
+from .rules import DEFAULT_RULE, ParamEntry
 
 __all__ = ["Plan", "format_value"]
 
@@ -57,6 +57,10 @@ class Plan:
                 index[i] = group.index
         return index
 
+    def value_of(self, entry: ParamEntry, key: str) -> Any:
+        """``entry``'s value of ``key``: its own, else the optimizer config's (None when neither has it)."""
+        return entry.hyperparams.get(key, self.base.get(key))
+
     def option_keys(self) -> list[str]:
         """Every hyperparameter named in any entry: lr and weight_decay first, then the rest sorted."""
         keys = {k for e in self.entries for k in e.hyperparams}
@@ -77,8 +81,8 @@ class Plan:
                 "trainable": entry.trainable,
             }
             for key in keys:
-                record[key] = entry.hyperparams.get(key, self.base.get(key))
-                record[f"{key}_rule"] = entry.rules.get(key, "default")
+                record[key] = self.value_of(entry, key)
+                record[f"{key}_rule"] = entry.rules.get(key, DEFAULT_RULE)
             records.append(record)
         return records
 

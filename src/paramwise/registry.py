@@ -20,7 +20,7 @@ from .errors import (
     ParamwiseError,
     wrap_target_error,
 )
-from .suggestions import did_you_mean, suggest
+from .suggestions import did_you_mean, format_suggestions, suggest
 
 __all__ = ["Registry", "build_from_cfg", "call_target", "copy_config"]
 
@@ -125,10 +125,9 @@ class Registry:
             return found
         if "." in name or ":" in name:
             return self._import_path(name)
-        close = suggest(name, self.names())
-        hint = did_you_mean(name, self.names())
-        if not hint:
-            hint = f" It holds {len(self.names())} names; list them with `paramwise list` or sorted(registry)."
+        names = self.names()
+        close = suggest(name, names)
+        hint = format_suggestions(close) or f" It holds {len(names)} names; list them with registry.names()."
         raise NotRegisteredError(
             f"{name!r} is not in the {self.name} registry.{hint}",
             registry=self.name,

@@ -19,7 +19,7 @@ from .plan import Plan, format_value
 from .rules import DEFAULT_RULE, ParamEntry
 
 __all__ = [
-    "GROUP_BY_CHOICES",
+    "SECTION_CHOICES",
     "plan_csv",
     "plan_html",
     "plan_json",
@@ -29,7 +29,7 @@ __all__ = [
     "select_rows",
 ]
 
-GROUP_BY_CHOICES = ("none", "rule", "group")
+SECTION_CHOICES = ("none", "rule", "group")
 
 
 def rule_text(entry: ParamEntry) -> str:
@@ -52,8 +52,8 @@ def select_rows(plan: Plan, group_by: str = "none", name_filter: str | None = No
     section per rule text or group index, in the order each first appears in the model.
     Only names containing ``name_filter`` are kept; empty sections are dropped.
     """
-    if group_by not in GROUP_BY_CHOICES:
-        raise ValueError(f"group_by must be one of {', '.join(GROUP_BY_CHOICES)}, got {group_by!r}")
+    if group_by not in SECTION_CHOICES:
+        raise ValueError(f"group_by must be one of {', '.join(SECTION_CHOICES)}, got {group_by!r}")
     kept = [i for i, e in enumerate(plan.entries) if not name_filter or name_filter in e.name]
     if group_by == "none":
         return [kept] if kept else []
@@ -63,10 +63,6 @@ def select_rows(plan: Plan, group_by: str = "none", name_filter: str | None = No
         key = groups[i] if group_by == "group" else rule_text(plan.entries[i])
         sections.setdefault(key, []).append(i)
     return list(sections.values())
-
-
-def _value(plan: Plan, entry: ParamEntry, key: str) -> Any:
-    return entry.hyperparams.get(key, plan.base.get(key))
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -120,7 +116,7 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
         for n, i in enumerate(section):
             entry = plan.entries[i]
             values = [
-                Text(format_value(_value(plan, entry, k)),
+                Text(format_value(plan.value_of(entry, k)),
                      style="bold cyan" if entry.rules.get(k, DEFAULT_RULE) != DEFAULT_RULE else "")
                 for k in keys
             ]
@@ -161,7 +157,7 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
             rows.append([])  # a blank line between sections
         for i in section:
             entry = plan.entries[i]
-            values = [format_value(_value(plan, entry, k)) for k in keys]
+            values = [format_value(plan.value_of(entry, k)) for k in keys]
             rows.append([entry.name, _shape(entry.shape), str(entry.numel), str(groups[i]), *values, rule_text(entry)])
     widths = [max(len(r[c]) for r in [header, *rows] if r) for c in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
@@ -184,7 +180,7 @@ def plan_html(plan: Plan) -> str:
     body = []
     for entry, group in zip(plan.entries, plan.group_of()):
         cells = [entry.name, _shape(entry.shape), str(entry.numel), str(group),
-                 *(format_value(_value(plan, entry, k)) for k in keys), rule_text(entry)]
+                 *(format_value(plan.value_of(entry, k)) for k in keys), rule_text(entry)]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     notes = "".join(f"<p>warning: {html.escape(w)}</p>" for w in plan.warnings)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["did_you_mean", "suggest"]
+__all__ = ["did_you_mean", "format_suggestions", "suggest"]
 
 
 def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
@@ -20,7 +20,11 @@ def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
     """Return `` Did you mean 'x'?`` (with a leading space) or an empty string."""
-    found = suggest(word, candidates, n)
+    return format_suggestions(suggest(word, candidates, n))
+
+
+def format_suggestions(found: list[str]) -> str:
+    """`` Did you mean 'a' or 'b'?`` for suggestions already found; empty when there are none."""
     if not found:
         return ""
     if len(found) == 1:
