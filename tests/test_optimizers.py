@@ -60,3 +60,12 @@ def test_argument_introspection() -> None:
             super().__init__(params, kwargs)
 
     assert optimizer_arguments(Anything) == ("params", frozenset(), True)
+
+
+def test_lookup_error_names_installed_packages_that_failed_to_load(monkeypatch) -> None:
+    from paramwise import optimizers
+
+    monkeypatch.setitem(optimizers._THIRD_PARTY_FAILURES, "timm.optim", "ImportError: no torchvision")
+    with pytest.raises(NotRegisteredError) as info:
+        OPTIMIZERS.get("Lamb")
+    assert str(info.value).endswith("(installed but not loaded: timm.optim: ImportError: no torchvision)")

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .errors import NotRegisteredError
 from .registry import Registry
 
 __all__ = [
@@ -46,10 +47,10 @@ class _OptimizerRegistry(Registry):
     def get(self, name: str) -> Any:
         try:
             return super().get(name)
-        except KeyError as e:
+        except NotRegisteredError as e:
             if _THIRD_PARTY_FAILURES:
                 failed = "; ".join(f"{pkg}: {why}" for pkg, why in sorted(_THIRD_PARTY_FAILURES.items()))
-                e.message = f"{e.message} (installed but not loaded: {failed})"  # type: ignore[attr-defined]
+                e.message = f"{e.message} (installed but not loaded: {failed})"
             raise
 
 
