@@ -20,6 +20,7 @@ _EXPORTS = {
     "NotRegisteredError": "errors",
     "DuplicateRegistrationError": "errors",
     "BuildArgumentError": "errors",
+    "MissingTypeError": "errors",
     "BuildTargetError": "errors",
     "SharedParameterError": "errors",
     "Problem": "errors",

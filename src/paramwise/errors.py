@@ -22,6 +22,8 @@ __all__ = [
     "BuildTargetError",
     "ConfigError",
     "DuplicateRegistrationError",
+    "MissingTypeError",
+    "PROBLEM_KINDS",
     "NotRegisteredError",
     "ParamwiseError",
     "ParamwiseWarning",
@@ -99,12 +101,22 @@ def wrap_target_error(exc: Exception, message: str, *, registry: str, type_name:
     return new
 
 
+#: What kind of mistake a Problem is; a ConfigError holding one also derives from the matching built-in,
+#: as mmcv/mmengine raise it: a value of the wrong type -> TypeError, a required key missing -> KeyError.
+PROBLEM_KINDS: dict[str, type[Exception]] = {"value": ValueError, "type": TypeError, "missing": KeyError}
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong in a config: where (a path of keys) and what, with the fix."""
+    """One thing wrong in a config: where (a path of keys) and what, with the fix.
+
+    ``kind`` is ``'value'`` (a bad value), ``'type'`` (a value of the wrong type) or ``'missing'``
+    (a required key is absent); it decides which built-in exceptions the ConfigError also is.
+    """
 
     path: tuple[str, ...]
     message: str
+    kind: str = "value"
 
     def __str__(self) -> str:
         where = " -> ".join(self.path) if self.path else "(top level)"
@@ -112,7 +124,16 @@ class Problem:
 
 
 class ConfigError(ParamwiseError, ValueError):
-    """A config has one or more problems; all of them are reported at once."""
+    """A config has one or more problems; all of them are reported at once.
+
+    The instance also derives from ``TypeError`` when a problem is of kind ``'type'`` and from
+    ``KeyError`` when one is of kind ``'missing'``, so ``except TypeError`` written for mmengine works.
+    """
+
+    def __new__(cls, problems: Sequence[Problem] = (), *args: Any, **kwargs: Any) -> ConfigError:
+        kinds = tuple(sorted({getattr(p, "kind", "value") for p in problems} - {"value"}))
+        target = _config_error_class(cls, kinds) if kinds else cls
+        return super().__new__(target)
 
     def __init__(self, problems: Sequence[Problem], *, title: str = "invalid config"):
         self.problems = tuple(problems)
@@ -125,6 +146,19 @@ class ConfigError(ParamwiseError, ValueError):
         lines = [f"{self.title}: {len(self.problems)} problems"]
         lines += [f"  - {p}" for p in self.problems]
         return "\n".join(lines)
+
+
+@functools.cache
+def _config_error_class(cls: type[ConfigError], kinds: tuple[str, ...]) -> type[ConfigError]:
+    bases = tuple(PROBLEM_KINDS[k] for k in kinds if k in PROBLEM_KINDS)
+    return type(cls.__name__, (cls, *bases), {"__module__": cls.__module__, "__str__": cls.__str__})
+
+
+class MissingTypeError(BuildArgumentError, KeyError):
+    """A config for a registry has no ``type`` key: also a ``KeyError``, as in mmcv/mmengine."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
+        return str(self.args[0])
 
 
 class SharedParameterError(ParamwiseError, ValueError):
