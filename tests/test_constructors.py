@@ -201,7 +201,9 @@ def test_norm_types_by_name_and_class() -> None:
 
     model = nn.Sequential(nn.Linear(4, 4), MyRMSNorm())
     cfg = dict(type="SGD", lr=1.0, weight_decay=1.0, paramwise_cfg=dict(norm_decay_mult=0.0))
-    assert groups_by_name(build(cfg, model))["1.weight"]["weight_decay"] == 1.0
+    with pytest.warns(ParamwiseWarning, match=r"norm_decay_mult: decides no parameter: the model has no parameters "
+                                              r"of norm layers; these classes look like norms .*: MyRMSNorm"):
+        assert groups_by_name(build_optimizer(model, cfg))["1.weight"]["weight_decay"] == 1.0
     for spec in ("MyRMSNorm", MyRMSNorm):
         cfg["paramwise_cfg"]["norm_types"] = [spec]
         assert groups_by_name(build(cfg, model))["1.weight"]["weight_decay"] == 0.0
@@ -293,13 +295,46 @@ def test_bad_multiplier_values(value) -> None:
     assert repr(value) in msg
 
 
-def test_yaml_style_string_numbers_get_a_hint() -> None:
+def test_quoted_numbers_say_to_drop_the_quotes_with_the_users_value() -> None:
     problems = problems_of(dict(type="AdamW", lr="1e-3", weight_decay=-1.0,
-                                paramwise_cfg=dict(custom_keys={"head": dict(lr_mult="0.1")})))
-    assert "optimizer -> lr: must be a number, got '1e-3' of type str; a YAML file reads 1e-3 as text" in problems[0]
+                                paramwise_cfg=dict(custom_keys={"head": dict(lr_mult=" 0.1")})))
+    assert problems[0] == "optimizer -> lr: must be a number, got the text '1e-3': write 1e-3 without quotes"
+    assert "YAML" not in " ".join(problems)  # the YAML reader takes 1e-3 as a float: no YAML hint anywhere
     assert "weight_decay: must be a finite number >= 0, got -1.0" in problems[1]
-    assert "custom_keys -> head -> lr_mult: must be a number, got '0.1' of type str" in problems[2]
+    assert "head -> lr_mult: must be a number, got the text ' 0.1': write 0.1 without quotes" in problems[2]
     assert len(problems) == 3  # no "needs a base lr": lr is set, only invalid
+
+
+def test_non_numeric_text_gets_no_quote_hint() -> None:
+    (msg,) = problems_of(dict(type="SGD", lr="fast"))
+    assert msg == "optimizer -> lr: must be a number, got the text 'fast'"
+
+
+def test_empty_lr_from_yaml_is_named() -> None:
+    (msg,) = problems_of(dict(type="SGD", lr=None))
+    assert msg == "optimizer -> lr: is empty (None); write a number, or remove the key to use SGD's default 0.001"
+
+
+def test_empty_lr_is_fine_where_the_optimizer_default_is_none() -> None:
+    class RelativeStep(torch.optim.SGD):
+        def __init__(self, params, lr=None, momentum=0.0):
+            super().__init__(params, lr=0.01 if lr is None else lr, momentum=momentum)
+
+    opt = build(dict(type=RelativeStep, lr=None))
+    assert opt.param_groups[0]["lr"] is None or opt.param_groups[0]["lr"] == 0.01
+
+
+def test_wrong_types_are_type_errors_and_missing_type_is_a_key_error() -> None:
+    """As in mmcv's and mmengine's own tests: a list config is a TypeError, no 'type' a KeyError."""
+    for cfg in (dict(type="SGD", lr=0.1, paramwise_cfg=["x"]),
+                dict(type="SGD", lr=0.1, paramwise_cfg=dict(custom_keys=["head"]))):
+        with pytest.raises(TypeError):
+            build_optimizer(Net(), cfg)
+    with pytest.raises(TypeError):
+        DefaultOptimizerConstructor([dict(type="SGD")])
+    with pytest.raises(KeyError) as info:
+        build_optimizer(Net(), dict(lr=0.1))
+    assert isinstance(info.value, ConfigError) and "type" in str(info.value)
 
 
 def test_custom_keys_must_be_dicts() -> None:
@@ -328,7 +363,7 @@ def test_all_problems_reported_at_once() -> None:
 
 
 def test_not_a_dict() -> None:
-    with pytest.raises(TypeError, match="an optimizer config must be a dict"):
+    with pytest.raises(TypeError, match="optimizer: must be a dict like dict"):
         build_optimizer(Net(), "AdamW")  # type: ignore[arg-type]
     (msg,) = problems_of(dict(type="SGD", lr=1.0, paramwise_cfg=[1]))
     assert "paramwise_cfg: must be a dict or None, got list" in msg

@@ -69,3 +69,140 @@ def test_lookup_error_names_installed_packages_that_failed_to_load(monkeypatch) 
     with pytest.raises(NotRegisteredError) as info:
         OPTIMIZERS.get("Lamb")
     assert str(info.value).endswith("(installed but not loaded: timm.optim: ImportError: no torchvision)")
+
+
+@pytest.fixture
+def nothing_installed(monkeypatch) -> None:
+    """Every known third-party package reads as not installed and none failed, whatever this machine has."""
+    from paramwise import optimizers
+
+    monkeypatch.setattr(optimizers, "_installed", lambda module: False)
+    monkeypatch.setattr(optimizers, "_THIRD_PARTY_FAILURES", {})
+
+
+def _message(name: str) -> str:
+    """The lookup error for ``name`` from an optimizer registry holding torch's optimizers only."""
+    from paramwise.optimizers import _OptimizerRegistry
+
+    reg = _OptimizerRegistry("optimizer")
+    register_optimizers_from(reg, torch.optim)
+    with pytest.raises(NotRegisteredError) as info:
+        reg.get(name)
+    assert isinstance(info.value, KeyError)
+    return str(info.value)
+
+
+def test_unknown_name_with_nothing_close_says_how_to_list(nothing_installed) -> None:
+    msg = _message("Zzzzzzzz")
+    assert msg.startswith("'Zzzzzzzz' is not in the optimizer registry. It holds ")
+    assert "`paramwise list optimizers` or OPTIMIZERS.names()" in msg
+    assert "registry.names()" not in msg
+
+
+def test_known_package_single_provider(nothing_installed) -> None:
+    assert _message("AdamWScheduleFree") == (
+        "'AdamWScheduleFree' is not in the optimizer registry. It is provided by the package schedulefree "
+        "(pip install schedulefree), which is not installed; paramwise registers its optimizers automatically "
+        "once it is installed."
+    )
+
+
+def test_known_package_several_providers(nothing_installed) -> None:
+    assert _message("Lion") == (
+        "'Lion' is not in the optimizer registry. It is provided by the packages lion-pytorch "
+        "(pip install lion-pytorch), timm (pip install timm) and bitsandbytes (pip install bitsandbytes), "
+        "none of which is installed; paramwise registers their optimizers automatically once one is installed."
+    )
+
+
+def test_known_package_matches_case_insensitively(nothing_installed) -> None:
+    msg = _message("lion")
+    assert "lion-pytorch as 'Lion' (pip install lion-pytorch)" in msg
+    msg = _message("Lamb")
+    assert "timm (pip install timm)" in msg and "bitsandbytes as 'LAMB' (pip install bitsandbytes)" in msg
+
+
+def test_exact_known_name_drops_near_misses(nothing_installed) -> None:
+    msg = _message("FusedAdam")
+    assert "Did you mean" not in msg  # not 'SparseAdam'
+    assert "github.com/NVIDIA/apex" in msg and "pip install apex" not in msg  # PyPI's apex is another project
+    # a different spelling may be a typo of a registered name: both are said
+    msg = _message("adan")
+    assert "timm as 'Adan' (pip install timm)" in msg and "Did you mean 'Adam'" in msg
+
+
+def test_unscanned_package_says_to_register_or_pass_the_class(nothing_installed, monkeypatch) -> None:
+    msg = _message("Prodigy")
+    assert "The package prodigyopt provides it (pip install prodigyopt); paramwise does not scan prodigyopt" in msg
+    assert "pass the class itself as 'type' (from prodigyopt import Prodigy)" in msg
+    assert "OPTIMIZERS.register_module(module=Prodigy)" in msg
+    msg = _message("LARS")  # timm and bitsandbytes (scanned), mmpretrain (not scanned)
+    assert "packages timm as 'Lars' (pip install timm) and bitsandbytes (pip install bitsandbytes)" in msg
+    assert "from mmpretrain.engine.optimizers import LARS" in msg and "mmengine's registry" in msg
+
+    from paramwise import optimizers
+
+    monkeypatch.setattr(optimizers, "_installed", lambda module: module == "prodigyopt")
+    msg = _message("Prodigy")
+    assert "prodigyopt is installed and provides it, but paramwise does not scan it: pass the class itself" in msg
+    assert "pip install" not in msg
+
+
+def test_scanned_package_installed_without_the_name(monkeypatch) -> None:
+    from paramwise import optimizers
+
+    monkeypatch.setattr(optimizers, "_installed", lambda module: module == "schedulefree")
+    msg = _message("AdamWScheduleFree")
+    assert "schedulefree is installed but has no 'AdamWScheduleFree'; a newer version may." in msg
+    assert "not installed" not in msg
+
+
+def test_failed_package_is_not_called_missing(nothing_installed, monkeypatch) -> None:
+    from paramwise import optimizers
+
+    monkeypatch.setitem(optimizers._THIRD_PARTY_FAILURES, "timm.optim", "ImportError: no torchvision")
+    msg = _message("Adan")
+    assert "pip install timm" not in msg  # it is installed: the failure says why it is missing
+    assert msg.endswith("(installed but not loaded: timm.optim: ImportError: no torchvision)")
+
+
+def test_known_package_table_is_consistent() -> None:
+    from paramwise.optimizers import KNOWN_OPTIMIZER_PACKAGES, THIRD_PARTY_PACKAGES
+
+    modules = [p.module for p in KNOWN_OPTIMIZER_PACKAGES]
+    assert set(THIRD_PARTY_PACKAGES) <= set(modules)  # every scanned package has its advice
+    assert len(set(modules)) == len(modules)
+    for package in KNOWN_OPTIMIZER_PACKAGES:
+        assert package.optimizers and len(set(package.optimizers)) == len(package.optimizers)
+        assert package.scanned == (package.module in THIRD_PARTY_PACKAGES)
+    assert [p.name for p in KNOWN_OPTIMIZER_PACKAGES if p.module == "apex.optimizers"] == ["apex"]
+    assert "pip" not in next(p.how_to_install for p in KNOWN_OPTIMIZER_PACKAGES if p.name == "apex")
+
+
+def test_registered_name_never_reaches_the_table(nothing_installed) -> None:
+    from paramwise.optimizers import _OptimizerRegistry
+
+    reg = _OptimizerRegistry("optimizer")
+
+    class Lion(torch.optim.Optimizer):
+        pass
+
+    reg.register_module(module=Lion)
+    assert reg.get("Lion") is Lion
+    with pytest.raises(NotRegisteredError, match="Did you mean 'Lion'"):
+        reg.get("lion")  # registered under another case: the suggestion, before the advice
+
+
+def test_package_advice_reaches_build_optimizer(nothing_installed) -> None:
+    from paramwise import ParamwiseError, build_optimizer
+
+    if "Lion" in OPTIMIZERS:
+        pytest.skip("a package providing Lion is installed here")
+    with pytest.raises(ParamwiseError) as info:
+        build_optimizer(torch.nn.Linear(2, 2), {"type": "Lion", "lr": 1e-4})
+    assert "pip install lion-pytorch" in str(info.value)
+
+
+def test_get_default_on_the_optimizer_registry() -> None:
+    assert OPTIMIZERS.get("Lion-not-a-thing", None) is None
+    assert OPTIMIZERS.get("AdamW", None) is torch.optim.AdamW

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 import types
 
@@ -14,6 +15,7 @@ from paramwise import (
     BuildArgumentError,
     BuildTargetError,
     DuplicateRegistrationError,
+    MissingTypeError,
     NotRegisteredError,
     ParamwiseError,
     Registry,
@@ -107,10 +109,148 @@ def test_reregistering_same_object_is_fine(reg: Registry) -> None:
 
 def test_register_rejects_non_callables() -> None:
     r = Registry("thing")
-    with pytest.raises(TypeError, match="only classes and functions can be registered in the thing registry"):
+    with pytest.raises(TypeError, match="only callables .* registered in the thing registry, got 42 of type int"):
         r.register_module(module=42)
-    with pytest.raises(TypeError, match="string or a non-empty list of strings"):
-        r.register_module(name=[1, 2], module=Adam)
+    assert len(r) == 0
+
+
+@pytest.mark.parametrize("name", [3, [1, 2], [], ("a", 1), {"a"}, b"a"])
+def test_register_rejects_bad_names_with_its_own_message(name) -> None:
+    r = Registry("thing")
+    with pytest.raises(TypeError) as info:
+        r.register_module(name=name, module=Adam)
+    msg = str(info.value)
+    assert msg.startswith("register_module(name=...) takes a string or a non-empty list of strings")
+    assert f"got {name!r} of type {type(name).__name__}" in msg
+    assert "not iterable" not in msg
+    with pytest.raises(TypeError, match="register_module\\(name=...\\)"):  # the decorator form fails at once
+        r.register_module(name=name)
+    assert len(r) == 0
+
+
+def test_register_accepts_a_tuple_of_names() -> None:
+    r = Registry("thing")
+    r.register_module(name=("Adam", "adam_alias"), module=Adam)
+    assert r.get("Adam") is Adam and r.get("adam_alias") is Adam
+
+
+@pytest.mark.parametrize("force", ["yes", 1, 0, None, "False"])
+def test_force_must_be_a_bool(reg: Registry, force) -> None:
+    with pytest.raises(TypeError, match=f"register_module\\(force=...\\) takes True or False, got {force!r}"):
+        reg.register_module(module=AdamW, force=force)
+    with pytest.raises(TypeError, match="takes True or False"):  # checked before the decorator is applied
+        reg.register_module(force=force)
+    # a truthy non-bool must not replace an entry
+    class Adam:
+        pass
+
+    with pytest.raises(TypeError):
+        reg.register_module(module=Adam, force=force)
+    assert reg.get("Adam") is not Adam
+
+
+def test_register_and_build_a_partial() -> None:
+    r = Registry("thing")
+    five = functools.partial(make_fn, 5)
+    r.register_module(name="five", module=five)
+    assert r.get("five") is five
+    assert r.build({"type": "five"}) == 7
+    assert r.build({"type": "five", "y": 10}) == 15
+    # the signature check sees through the partial: x is bound, so it is no longer an argument
+    with pytest.raises(BuildArgumentError, match="five .* unexpected argument 'x'. It accepts: y"):
+        r.build({"type": "five", "x": 1})
+    with pytest.raises(BuildArgumentError, match="unexpected argument 'yy'. Did you mean 'y'?"):
+        r.build({"type": "five", "yy": 1})
+    # a keyword bound in the partial stays overridable, as calling the partial allows
+    keyword = functools.partial(make_fn, y=100)
+    r.register_module(name="keyword", module=keyword)
+    assert r.build({"type": "keyword"}) == 101
+    assert r.build({"type": "keyword", "y": 0, "x": 2}) == 2
+    # a partial of a class, with a required argument left open
+    needs = functools.partial(Needs, optional=9)
+    r.register_module(name="needs", module=needs)
+    with pytest.raises(BuildArgumentError, match="needs .* missing the required argument 'required'"):
+        r.build({"type": "needs"})
+    built = r.build({"type": "needs", "required": 1})
+    assert isinstance(built, Needs) and (built.required, built.optional) == (1, 9)
+
+
+def test_partial_as_type_and_in_messages() -> None:
+    r = Registry("thing")
+    five = functools.partial(make_fn, 5)
+    assert build_from_cfg({"type": five, "y": 1}, r) == 6
+    with pytest.raises(BuildArgumentError, match="^partial\\(make_fn\\) \\(from the thing registry\\) got an"):
+        build_from_cfg({"type": five, "z": 1}, r)
+    r.register_module(name="five", module=five)
+    with pytest.raises(DuplicateRegistrationError, match="registered .* as functools.partial\\(<function make_fn"):
+        r.register_module(name="five", module=functools.partial(make_fn, 6))
+
+
+def test_nameless_callables_need_a_name() -> None:
+    r = Registry("thing")
+    five = functools.partial(make_fn, 5)
+    with pytest.raises(TypeError, match="has no __name__ to register it under in the thing registry; pass name="):
+        r.register_module(module=five)
+    with pytest.raises(TypeError, match="pass name="):
+        r.register_module()(five)
+
+    class Scale:
+        def __call__(self, value: float = 1.0, factor: float = 2.0) -> float:
+            return value * factor
+
+    with pytest.raises(TypeError, match="pass name="):
+        r.register_module(module=Scale())
+    assert len(r) == 0
+    r.register_module(name="scale", module=Scale())
+    assert r.build({"type": "scale", "value": 3.0}) == 6.0
+    with pytest.raises(BuildArgumentError, match="unexpected argument 'fator'. Did you mean 'factor'"):
+        r.build({"type": "scale", "fator": 3.0})
+
+
+def test_partial_registration_matches_mmengine() -> None:
+    mm_registry = pytest.importorskip("mmengine.registry")
+    ours, theirs = Registry("thing"), mm_registry.Registry("thing")
+    five = functools.partial(make_fn, 5)
+    for r in (ours, theirs):
+        r.register_module(name="five", module=five)
+    for cfg in ({"type": "five"}, {"type": "five", "y": 10}, {"type": five, "y": 3}):
+        assert build_from_cfg(cfg, ours) == mm_registry.build_from_cfg(cfg, theirs)
+    assert ours.get("five") is theirs.get("five") is five
+    # without a name both refuse (mmengine with an AttributeError, paramwise with a TypeError that says why)
+    with pytest.raises(AttributeError):
+        theirs.register_module(module=five)
+    with pytest.raises(TypeError, match="pass name="):
+        ours.register_module(module=five)
+    # a bad force or name is a TypeError in both
+    for kwargs in ({"force": "yes"}, {"name": 3}):
+        with pytest.raises(TypeError):
+            theirs.register_module(module=make_fn, **kwargs)
+        with pytest.raises(TypeError):
+            ours.register_module(module=make_fn, **kwargs)
+
+
+def test_get_with_default(reg: Registry) -> None:
+    assert reg.get("Nope", None) is None
+    assert reg.get("Nope", default=AdamW) is AdamW
+    assert reg.get("Adam", None) is Adam  # a registered name ignores the default
+    assert reg.get("os.system", None) is None  # an import that is not allowed is a miss too
+    with pytest.raises(NotRegisteredError):
+        reg.get("Nope")  # without a default, still an error
+    with pytest.raises(TypeError, match="names are strings"):
+        reg.get(3, None)  # type: ignore[arg-type]
+    child = Registry("child", parent=reg)
+    assert child.get("AdamW", None) is AdamW and child.get("Nope", 0) == 0
+    allowing = Registry("opt", allow_import=True)
+    assert allowing.get("collections:Nope", None) is None
+
+
+def test_get_default_none_matches_mmengine() -> None:
+    mm_registry = pytest.importorskip("mmengine.registry")
+    ours, theirs = Registry("thing"), mm_registry.Registry("thing")
+    for r in (ours, theirs):
+        r.register_module(module=Adam)
+    for name in ("Adam", "Nope", "adam"):
+        assert ours.get(name, None) is theirs.get(name)
 
 
 def test_module_dict_is_read_only(reg: Registry) -> None:
@@ -199,14 +339,47 @@ def test_build_kwargs_target_takes_anything() -> None:
 
 
 def test_build_needs_type_and_mapping(reg: Registry) -> None:
-    with pytest.raises(BuildArgumentError, match="needs a 'type' key .* got keys \\['lr'\\]"):
-        reg.build({"lr": 1})
-    with pytest.raises(TypeError, match="must be a mapping with a 'type' key, got list"):
-        build_from_cfg([("type", "Adam")], reg)  # type: ignore[arg-type]
-    with pytest.raises(BuildArgumentError, match="'type' .* must be a name or a class/function, got 3"):
+    with pytest.raises(BuildArgumentError, match="'type' .* must be a name or a callable .*, got 3 of type int"):
         reg.build({"type": 3})
     with pytest.raises(TypeError, match="needs a Registry"):
         build_from_cfg({"type": "Adam"}, {})  # type: ignore[arg-type]
+
+
+def test_missing_type_is_a_key_error(reg: Registry) -> None:
+    with pytest.raises(MissingTypeError) as info:
+        reg.build({"lr": 1})
+    err = info.value
+    assert str(err) == "a config for the optimizer registry needs a 'type' key naming what to build; got keys ['lr']."
+    assert (err.key, err.registry, err.type_name) == ("type", "optimizer", "?")
+    assert isinstance(err, KeyError) and isinstance(err, BuildArgumentError) and isinstance(err, ParamwiseError)
+    with pytest.raises(KeyError, match="got keys \\['lr'\\] \\(and default_args keys \\['weight_decay'\\]\\)"):
+        build_from_cfg({"lr": 1}, reg, {"weight_decay": 0.1})
+    assert build_from_cfg({"lr": 1}, reg, {"type": "Adam"}).lr == 1  # 'type' from default_args, as in mmengine
+
+
+def test_missing_type_matches_mmengine_key_error(reg: Registry) -> None:
+    mm_registry = pytest.importorskip("mmengine.registry")
+    theirs = mm_registry.Registry("optimizer")
+    theirs.register_module(module=Adam)
+    for build, r in ((mm_registry.build_from_cfg, theirs), (build_from_cfg, reg)):
+        with pytest.raises(KeyError):
+            build({"lr": 1}, r)
+
+
+@pytest.mark.parametrize("cfg", [[("type", "Adam")], "Adam", None, 3])
+def test_config_that_is_not_a_mapping_is_a_type_error(reg: Registry, cfg) -> None:
+    with pytest.raises(BuildArgumentError) as info:
+        build_from_cfg(cfg, reg)  # type: ignore[arg-type]
+    assert isinstance(info.value, TypeError)  # as mmengine raises
+    assert f"must be a mapping with a 'type' key, got {type(cfg).__name__}: {cfg!r}" in str(info.value)
+    mm_registry = pytest.importorskip("mmengine.registry")
+    with pytest.raises(TypeError):
+        mm_registry.build_from_cfg(cfg, mm_registry.Registry("optimizer"))
+
+
+def test_default_args_that_are_not_a_mapping(reg: Registry) -> None:
+    with pytest.raises(BuildArgumentError, match="default_args for the optimizer registry must be a mapping or None"):
+        build_from_cfg({"type": "Adam"}, reg, [("lr", 1)])  # type: ignore[arg-type]
 
 
 def test_error_inside_target_is_chained() -> None:

@@ -17,7 +17,7 @@ import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from . import __version__
 from .errors import ConfigError, ParamwiseError, ParamwiseWarning
@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     def add_config_args(p: argparse.ArgumentParser, *, required: bool) -> None:
         if required:
             p.add_argument("config", metavar="CONFIG",
-                           help="config file (.py/.yaml/.json/.toml) with an 'optimizer' key")
+                           help="config file (.py/.yaml/.json/.toml) with optim_wrapper=dict(optimizer=...) "
+                                "or an 'optimizer' key")
             p.add_argument("--model", "-m", metavar="SPEC", required=True, help=model_help)
         else:
             p.add_argument("--config", metavar="PATH",
@@ -88,7 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "problem (warnings included) or 0 when the config is sound.")
     add_config_args(check, required=True)
     check.add_argument("--allow-warnings", action="store_true",
-                       help="report warnings (unmatched custom keys, frozen or shared parameters) but pass")
+                       help="report warnings (custom keys or multipliers that decide nothing, shared parameters) "
+                            "but pass")
+    check.add_argument("--fail-on-frozen", action="store_true",
+                       help="fail when the model has frozen parameters (by default they are reported as a note)")
     check.set_defaults(handler=_cmd_check)
 
     lister = sub.add_parser("list", parents=[common],
@@ -175,20 +179,14 @@ def _missing_file(path: str) -> UsageError:
     return UsageError(f"config file {path!r} not found.{hint}")
 
 
-class _OptimizerConfig(NamedTuple):
-    """The optimizer config of a CONFIG file, and whether it came from mmengine's optim_wrapper."""
-
-    cfg: dict[str, Any]
-    in_optim_wrapper: bool = False
-
-
-def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> _OptimizerConfig:
-    """Read CONFIG, apply --cfg-options, and return its optimizer config as plain dicts."""
+def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> Any:
+    """Read CONFIG, apply --cfg-options, and return its ``OptimizerConfig`` (optim_wrapper wins)."""
     if os.path.isdir(path):
         raise UsageError(f"{path!r} is a folder; CONFIG is a config file (.py/.yaml/.json/.toml)")
     if not os.path.isfile(path):
         raise _missing_file(path)
     from .config import Config, parse_cfg_options
+    from .optimizer_section import optimizer_config
 
     cfg = Config.fromfile(path)
     if overrides:
@@ -201,7 +199,7 @@ def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> _OptimizerConfig
             if top not in cfg:
                 raise UsageError(
                     f"--cfg-options {key}=...: {path} has no top-level key {top!r}.{did_you_mean(top, cfg)} "
-                    f"Its keys: {', '.join(sorted(cfg)) or '(none)'}"
+                    f"Its keys: {', '.join(sorted(map(str, cfg))) or '(none)'}"
                 )
         # new keys are fine below an existing top-level key (e.g. a paramwise_cfg option the file
         # does not set); a misspelt option is then caught by the optimizer config check, with a did-you-mean
@@ -209,39 +207,10 @@ def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> _OptimizerConfig
             cfg.merge_from_dict(parsed, allow_new_keys=True)
         except ConfigError as e:
             raise UsageError("bad --cfg-options: " + "; ".join(_problem_lines(e))) from e
-    data = cfg.to_dict()
-    if "optimizer" not in data and isinstance(data.get("optim_wrapper"), dict) and "optimizer" in data["optim_wrapper"]:
-        return _OptimizerConfig(_from_optim_wrapper(data["optim_wrapper"]), in_optim_wrapper=True)
-    if "optimizer" not in data:
-        hint = did_you_mean("optimizer", data)
-        from .errors import Problem
-
-        raise ConfigError(
-            [Problem(("optimizer",), "is missing: the CLI reads the optimizer config from the top-level 'optimizer' "
-                                     "key (or mmengine's optim_wrapper['optimizer']), e.g. "
-                                     f"optimizer = dict(type='AdamW', lr=1e-3).{hint} "
-                                     f"Top-level keys: {', '.join(sorted(data)) or '(none)'}")],
-            title=f"no optimizer config in {path}",
-        )
-    return _OptimizerConfig(data["optimizer"])
-
-
-# optim_wrapper keys that describe the optimizer; the others (clip_grad, accumulative_counts, ...)
-# belong to the training-loop wrapper, which these commands do not build
-_OPTIM_WRAPPER_OPTIMIZER_KEYS = ("optimizer", "paramwise_cfg", "constructor", "type")
-
-
-def _from_optim_wrapper(wrapper: dict[str, Any]) -> dict[str, Any]:
-    """The optimizer config of an mmengine ``optim_wrapper`` (its optimizer, paramwise_cfg, constructor)."""
-    cfg = dict(wrapper["optimizer"])
-    for key in ("paramwise_cfg", "constructor"):
-        if key in wrapper:
-            cfg[key] = wrapper[key]
-    ignored = sorted(k for k in wrapper if k not in _OPTIM_WRAPPER_OPTIMIZER_KEYS)
-    if ignored:
-        print(f"paramwise: note: optim_wrapper keys not used for the optimizer plan: {', '.join(ignored)}",
-              file=sys.stderr)
-    return cfg
+    try:
+        return optimizer_config(cfg.to_dict())
+    except ConfigError as e:
+        raise ConfigError(e.problems, title=f"{e.title} in {path}") from e
 
 
 def _load_model(spec: str, model_args: str | None) -> Any:
@@ -265,41 +234,27 @@ def _quietly(fn: Any, *args: Any) -> Any:
         return fn(*args)
 
 
-def _wrapper_path(path: tuple[str, ...]) -> tuple[str, ...]:
-    """Where a problem of an optim_wrapper config is: paramwise_cfg sits beside the optimizer there."""
-    if path[:2] == ("optimizer", "paramwise_cfg"):
-        return ("optim_wrapper", *path[1:])
-    return ("optim_wrapper", *path) if path[:1] == ("optimizer",) else path
-
-
-def _wrapper_text(warning: str) -> str:
-    """A warning that starts with a config path, with the path moved into optim_wrapper."""
-    for old, new in (("optimizer -> paramwise_cfg -> ", "optim_wrapper -> paramwise_cfg -> "),
-                     ("optimizer -> ", "optim_wrapper -> optimizer -> ")):
-        if warning.startswith(old):
-            return new + warning[len(old):]
-    return warning
-
-
-def _plan_and_build(model: Any, loaded: _OptimizerConfig, *, build: bool) -> tuple[Any, Any]:
+def _plan_and_build(model: Any, loaded: Any, *, build: bool) -> tuple[Any, Any]:
     """The plan and (with ``build``) the optimizer, from one constructor: the config is checked once.
 
-    Problems and warnings of an optim_wrapper config name their place in that config.
+    Problems and warnings name their place in the whole config (inside optim_wrapper where it came from).
     """
     from .constructors import optimizer_constructor
-    from .errors import Problem
 
     try:
-        constructor = optimizer_constructor(loaded.cfg)
+        constructor = optimizer_constructor(loaded.optimizer)
         plan = _quietly(constructor.plan, model)
         optimizer = _quietly(constructor.build, plan) if build else None
     except ConfigError as e:
-        if not loaded.in_optim_wrapper:
-            raise
-        problems = [Problem(_wrapper_path(p.path), p.message) for p in e.problems]
+        problems = [dataclasses.replace(p, path=loaded.locate(p.path)) for p in e.problems]
         raise ConfigError(problems, title=e.title) from e
-    if loaded.in_optim_wrapper:
-        plan = dataclasses.replace(plan, warnings=tuple(_wrapper_text(w) for w in plan.warnings))
+    found = tuple(str(p) for p in loaded.warnings) + tuple(loaded.locate_text(w) for w in plan.warnings)
+    notes = tuple(loaded.locate_text(n) for n in plan.notes)
+    wrapper_keys = sorted(k for k in loaded.wrapper if k != "type")
+    if wrapper_keys:
+        notes += (f"optim_wrapper keys that configure the training-loop wrapper, not the optimizer: "
+                  f"{', '.join(wrapper_keys)}",)
+    plan = dataclasses.replace(plan, warnings=found, notes=notes)
     return plan, optimizer
 
 
@@ -371,6 +326,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     subject = f"{args.config} with model {args.model}"
     from .models import ModelSpecError
+    from .render import plural
 
     try:
         loaded = _load_optimizer_cfg(args.config, args.cfg_options)
@@ -384,16 +340,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ParamwiseError as e:
         problems, title = [str(e)], "error"
     else:
-        problems, title = list(plan.warnings), "warnings"
-        if not problems or args.allow_warnings:
+        # frozen parameters are normal when fine-tuning: a note, fatal only with --fail-on-frozen
+        fatal_notes = list(plan.notes[:1]) if args.fail_on_frozen and plan.frozen else []
+        problems, title = [*fatal_notes, *plan.warnings], "warnings"
+        if not problems or (args.allow_warnings and not fatal_notes):
             for w in problems:
                 print(f"warning: {w}", file=sys.stderr)
+            for n in plan.notes:
+                print(f"note: {n}", file=sys.stderr)
             total = sum(e.numel for e in plan.entries)
-            print(f"ok: {subject}: {plan.optimizer}, {len(plan.entries)} parameters ({total:,} elements) "
-                  f"in {len(plan.groups)} groups")
+            print(f"ok: {subject}: {plan.optimizer}, {plural(len(plan.entries), 'parameter')} ({total:,} elements) "
+                  f"in {plural(len(plan.groups), 'group')}")
             return EXIT_OK
-    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    print(f"check failed: {subject}: {count} ({title})", file=sys.stderr)
+    print(f"check failed: {subject}: {plural(len(problems), 'problem')} ({title})", file=sys.stderr)
     for line in problems:
         print(f"  - {line}", file=sys.stderr)
     return EXIT_PROBLEMS

@@ -7,30 +7,36 @@ plan -> groups -> ``torch.optim`` optimizer. Users register their own constructo
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
-from collections.abc import Mapping
-from types import FrameType
+from collections.abc import Mapping, Sequence
+from types import FrameType, MappingProxyType
 from typing import Any
 
 import torch
 from torch import nn
 
-from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem
+from .diagnostics import idle_entries, short_list
+from .errors import ConfigError, ParamwiseWarning, Problem, SharedParameterError
 from .groups import group_entries, torch_param_groups
+from .layers import is_dcn_module as is_dcn
 from .optimizers import OPTIMIZERS
-from .paramwise_cfg import resolve_config
+from .parameters import iter_module_sites, unwrap_model
+from .paramwise_cfg import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from .plan import Plan
 from .registry import Registry, build_from_cfg, call_target, copy_config
-from .rules import RuleOutcome, apply_rules
-from .suggestions import suggest
+from .rules import DEFAULT_RULE, ParamEntry, apply_rules, plan_base
+from .suggestions import did_you_mean
 
 __all__ = [
     "CONSTRUCTORS",
     "OPTIMIZER_BUILDERS",
+    "DefaultOptimWrapperConstructor",
     "DefaultOptimizerConstructor",
     "build_optimizer",
+    "check_optimizer_constraints",
     "optimizer_constructor",
     "plan_params",
 ]
@@ -38,7 +44,6 @@ __all__ = [
 OPTIMIZER_BUILDERS = Registry("optimizer constructor")
 CONSTRUCTORS = OPTIMIZER_BUILDERS  # mmcv's other name for the same registry
 
-_LIST_AT_MOST = 8
 _PACKAGE_DIR = os.path.dirname(__file__)
 
 
@@ -51,113 +56,196 @@ def _warn(message: str) -> None:
     warnings.warn(message, ParamwiseWarning, stacklevel=level)
 
 
-def _short_list(names: list[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:_LIST_AT_MOST])
-    more = len(names) - _LIST_AT_MOST
-    return shown + (f" and {more} more" if more > 0 else "")
+class _ReadTracker(dict[str, Any]):
+    """A ``paramwise_cfg`` dict that records which keys were looked at, so options that a custom
+    constructor never reads can be reported instead of silently ignored."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(data)
+        self.read: set[Any] = set()
+
+    def __getitem__(self, key: Any) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self.read.add(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().setdefault(key, default)
 
 
-def _match_name(name: str) -> str:
-    """The text custom keys are matched against: root parameters as '.name', as in mmengine."""
-    return name if "." in name else f".{name}"
-
-
-def _name_candidates(outcome: RuleOutcome) -> set[str]:
-    """Module prefixes and parameter names: what a misspelt custom key was probably meant to be."""
-    names = {e.name for e in outcome.entries} | set(outcome.frozen)
-    out: set[str] = set()
-    for name in names:
-        parts = name.split(".")
-        out.update(".".join(parts[: i + 1]) for i in range(len(parts)))
-        out.update(parts)
-    return out
-
-
-# also under mmengine's name, so configs written for mmengine's optim_wrapper select it unchanged
-@OPTIMIZER_BUILDERS.register_module(name=["DefaultOptimizerConstructor", "DefaultOptimWrapperConstructor"])
+# also under mmcv's name for the registry; mmengine's DefaultOptimWrapperConstructor is below
+@OPTIMIZER_BUILDERS.register_module()
 class DefaultOptimizerConstructor:
     """Builds an optimizer with mmengine's ``paramwise_cfg`` semantics and merged parameter groups.
+
+    Subclasses written for mmcv/mmengine work unchanged: one that overrides
+    ``add_params(params, module, prefix='', is_dcn_module=None)`` is asked for its per-parameter
+    groups, which become the plan (the rule of each value it changed is ``Class.add_params``);
+    ``self.base_lr``, ``self.base_wd``, ``self.optimizer_cfg`` and ``self.paramwise_cfg`` (a dict,
+    never None) are there to read, and ``paramwise_cfg`` keys of its own are let through.
 
     Args:
         optimizer_cfg: ``dict(type='AdamW', lr=..., ...)``, the optimizer and its arguments.
         paramwise_cfg: per-parameter rules (custom_keys, *_mult, bypass_duplicate, norm_types,
-            frozen, strict, group_by); see the README for each.
+            frozen, strict, group_by, group_flags); see the README for each.
     """
 
     def __init__(self, optimizer_cfg: Mapping[str, Any], paramwise_cfg: Mapping[str, Any] | None = None) -> None:
-        self.optimizer_cfg = copy_config(optimizer_cfg)
-        self.paramwise_cfg = copy_config(paramwise_cfg) if paramwise_cfg is not None else None
-        self.spec, self.options = resolve_config(self.optimizer_cfg, self.paramwise_cfg)
+        self.spec, self.options = resolve_config(optimizer_cfg, paramwise_cfg, allow_extra=self._custom_add_params())
+        self.optimizer_cfg: dict[str, Any] = copy_config(optimizer_cfg)
+        self.paramwise_cfg: dict[str, Any] = _ReadTracker(copy_config(paramwise_cfg or {}))
+        self.base_lr = self.spec.base_lr
+        self.base_wd = self.spec.base_wd
+        self._decided: dict[int, ParamEntry] = {}  # what this class's add_params gave each parameter
+        self._added: dict[int, str] = {}  # parameters add_params has put in a group, by id
 
-    def _warnings(self, outcome: RuleOutcome) -> list[str]:
-        notes = []
-        if outcome.frozen:
-            notes.append(
-                f"{len(outcome.frozen)} parameters have requires_grad=False and are left out of the optimizer "
-                f"({_short_list(list(outcome.frozen))}); set paramwise_cfg['frozen']='include' to keep them "
-                "for later unfreezing"
-            )
-        if outcome.duplicates:
-            pairs = [f"{skipped} (= {kept})" for skipped, kept in outcome.duplicates]
-            notes.append(f"shared parameters optimized once, under their first name: {_short_list(pairs)}")
-        return notes
+    @classmethod
+    def _custom_add_params(cls) -> bool:
+        return cls.add_params is not DefaultOptimizerConstructor.add_params
 
-    def _unmatched(self, outcome: RuleOutcome) -> tuple[list[Problem], list[Problem]]:
-        """Config entries that match nothing (errors under strict), and keys that only look unused."""
-        nothing: list[Problem] = []
-        notes: list[Problem] = []
-        idle = [k for k, n in outcome.key_matches.items() if n == 0]
-        candidates = _name_candidates(outcome) if idle else set()
-        for key in idle:
-            path = ("optimizer", "paramwise_cfg", "custom_keys", key)
-            shadowed = [e for e in outcome.entries if key in _match_name(e.name)]
-            frozen = [n for n in outcome.frozen if key in _match_name(n)]
-            if shadowed:
-                winners = sorted({r for e in shadowed for r in e.rules.values() if r.startswith("custom_keys")})
-                notes.append(Problem(path, f"decides no parameter: the {len(shadowed)} it matches (e.g. "
-                                           f"{shadowed[0].name!r}) are decided first by {', '.join(winners)}; "
-                                           "keys are tried longest first, then alphabetically"))
-            elif frozen:
-                notes.append(Problem(path, f"matches only frozen parameters ({_short_list(frozen)}), which are "
-                                           "left out of the optimizer"))
-            else:
-                close = suggest(key, candidates)
-                near = f"; closest names: {', '.join(map(repr, close))}" if close else ""
-                nothing.append(Problem(path, f"matches no parameter of the model{near}"))
-        for name in outcome.unmatched_norm_types:
-            nothing.append(Problem(
-                ("optimizer", "paramwise_cfg", "norm_types"),
-                f"{name!r} matches no module of the model (by class or class name)",
-            ))
-        return nothing, notes
+    # ------------------------------------------------------------------ mmengine's hook
+    def add_params(
+        self, params: list[dict[str, Any]], module: nn.Module, prefix: str = "", is_dcn_module: Any = None
+    ) -> None:
+        """Append one group per parameter of ``module`` to ``params``, then recurse, as mmengine does.
 
+        Children go through ``self.add_params`` again, so a subclass that handles some modules itself
+        and passes the rest to ``super().add_params`` sees every module, as with mmengine.
+        """
+        outcome = apply_rules(module, self.spec, self.options, prefix, bool(is_dcn_module), recurse=False)
+        for entry in outcome.entries:
+            if id(entry.param) in self._added:
+                if self.options.bypass_duplicate:
+                    continue
+                raise SharedParameterError(
+                    f"parameter {entry.name!r} is already in a group (a shared parameter, or add_params called "
+                    "twice on one module). Set paramwise_cfg['bypass_duplicate']=True to optimize it once.",
+                    first=self._added[id(entry.param)],
+                    second=entry.name,
+                )
+            self._added[id(entry.param)] = entry.name
+            self._decided[id(entry.param)] = entry
+            params.append({"params": [entry.param], **entry.hyperparams})
+        in_dcn = is_dcn(module)
+        for name, child in module.named_children():
+            self.add_params(params, child, prefix=f"{prefix}.{name}" if prefix else name, is_dcn_module=in_dcn)
+
+    # ------------------------------------------------------------------ the plan
     def plan(self, model: nn.Module) -> Plan:
         """Resolve every parameter's hyperparameters and group them, without building anything."""
+        if self._custom_add_params():
+            return self._plan_from_add_params(model)
         outcome = apply_rules(model, self.spec, self.options)
-        unmatched, idle = self._unmatched(outcome)
-        if unmatched and self.options.strict:
+        idle = idle_entries(outcome, self.options, model)
+        if idle.unmatched and self.options.strict:
             title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
-            raise ConfigError(unmatched, title=title)
-        notes = self._warnings(outcome) + [str(p) for p in (*unmatched, *idle)]
-        for note in notes:
+            raise ConfigError(idle.unmatched, title=title)
+        notes = _frozen_notes(outcome.frozen)
+        found = [str(p) for p in (*idle.unmatched, *idle.shadowed)]
+        if outcome.duplicates:
+            pairs = [f"{skipped} (= {kept})" for skipped, kept in outcome.duplicates]
+            found.insert(0, f"shared parameters optimized once, under their first name: {short_list(pairs)}")
+        return self._finish(outcome.entries, found, notes, outcome.frozen, outcome.duplicates)
+
+    def _finish(
+        self,
+        entries: Sequence[ParamEntry],
+        found: list[str],
+        notes: list[str],
+        frozen: Sequence[str] = (),
+        duplicates: Sequence[tuple[str, str]] = (),
+    ) -> Plan:
+        for note in (*notes, *found):
             _warn(note)
-        groups = group_entries(outcome.entries, self.spec.kwargs, self.options.group_by)
         return Plan(
             optimizer=self.spec.type_name,
             base=dict(self.spec.kwargs),
-            entries=outcome.entries,
-            groups=groups,
-            warnings=tuple(notes),
-            frozen=outcome.frozen,
-            duplicates=outcome.duplicates,
+            entries=tuple(entries),
+            groups=group_entries(entries, self.spec.kwargs, self.options.group_by),
+            warnings=tuple(found),
+            notes=tuple(notes),
+            frozen=tuple(frozen),
+            duplicates=tuple(duplicates),
         )
 
+    def _plan_from_add_params(self, model: nn.Module) -> Plan:
+        """The plan of a subclass's own ``add_params``: its groups, named and checked, then merged."""
+        root = unwrap_model(model)
+        names: dict[int, str] = {}
+        for prefix, module, _ in iter_module_sites(root):
+            for leaf, param in module._parameters.items():
+                if param is not None:
+                    names.setdefault(id(param), f"{prefix}.{leaf}" if prefix else leaf)
+        self._decided, self._added = {}, {}
+        groups: list[dict[str, Any]] = []
+        self.add_params(groups, root)
+        owner = f"{type(self).__name__}.add_params"
+        base = plan_base(self.spec, self.options)
+        entries: list[ParamEntry] = []
+        problems: list[Problem] = []
+        seen: set[int] = set()
+        for index, group in enumerate(groups):
+            where = (owner, f"params[{index}]")
+            if not isinstance(group, Mapping) or "params" not in group:
+                problems.append(Problem(where, f"must be a dict with a 'params' list, got {group!r:.80}", kind="type"))
+                continue
+            tensors = group["params"]
+            tensors = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+            own = {k: v for k, v in group.items() if k != "params"}
+            hyper = MappingProxyType({**base, **own})
+            rules = MappingProxyType({k: owner if own.get(k, base.get(k)) != base.get(k) or k not in base
+                                      else DEFAULT_RULE for k in hyper})
+            for param in tensors:
+                name = names.get(id(param))
+                if name is None:
+                    problems.append(Problem(where, "holds a tensor that is not a parameter of the model"))
+                    continue
+                if id(param) in seen:
+                    problems.append(Problem(where, f"holds {name!r}, which an earlier group holds too"))
+                    continue
+                seen.add(id(param))
+                decided = self._decided.get(id(param))
+                if decided is not None and dict(decided.hyperparams) == dict(hyper):
+                    entries.append(decided)  # as the default rules decided it: keep their reasons
+                else:
+                    entries.append(ParamEntry(name, param, param.requires_grad, hyper, rules))
+        if problems:
+            raise ConfigError(problems, title=f"{owner} returned groups paramwise cannot use")
+        left_out = [n for i, n in names.items() if i not in seen]
+        frozen = [n for n in left_out if not _param_by_name(root, n).requires_grad]
+        lost = [n for n in left_out if n not in set(frozen)]
+        found = []
+        if lost:
+            found.append(f"{len(lost)} trainable parameters are in no group of {owner} and will not be trained: "
+                         f"{short_list(lost)}")
+        unread = [k for k in self.options.extra if k not in self.paramwise_cfg.read]  # type: ignore[attr-defined]
+        for key in unread:
+            asked = [str(k) for k in self.paramwise_cfg.read if k not in self.paramwise_cfg]  # type: ignore[attr-defined]
+            found.append(f"optimizer -> paramwise_cfg -> {key}: is not a paramwise_cfg option and "
+                         f"{owner} did not read it, so it does nothing.{did_you_mean(key, [*asked, *PARAMWISE_KEYS])}")
+        return self._finish(entries, found, _frozen_notes(frozen), frozen)
+
+    # ------------------------------------------------------------------ the optimizer
     def build(self, plan: Plan) -> torch.optim.Optimizer:
         """Construct the optimizer that ``plan`` describes."""
         if not plan.entries:
             fix = (f"{len(plan.frozen)} are frozen: unfreeze some, or set paramwise_cfg['frozen']='include'"
                    if plan.frozen else "the model has none at all")
-            raise ParamwiseError(f"the model has no parameters to optimize; {fix}")
+            raise ConfigError([Problem(("model",), f"has no parameters to optimize; {fix}")],
+                              title="nothing to optimize")
+        check_optimizer_constraints(self.spec, plan.entries)
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
         return call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
@@ -166,24 +254,104 @@ class DefaultOptimizerConstructor:
         return self.build(self.plan(model))
 
 
+@OPTIMIZER_BUILDERS.register_module()
+class DefaultOptimWrapperConstructor(DefaultOptimizerConstructor):
+    """mmengine's constructor, by its name and arguments: ``optim_wrapper_cfg=dict(optimizer=..., ...)``.
+
+    The other keys of ``optim_wrapper_cfg`` (``type``, ``clip_grad``, ...) are kept in
+    ``self.optim_wrapper_cfg`` for the wrapper; calling the constructor builds the optimizer.
+    """
+
+    def __init__(self, optim_wrapper_cfg: Mapping[str, Any], paramwise_cfg: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(optim_wrapper_cfg, Mapping):
+            raise ConfigError([Problem(("optim_wrapper",), f"must be a dict with an 'optimizer' key, got "
+                                                           f"{type(optim_wrapper_cfg).__name__}", kind="type")])
+        wrapper = copy_config(optim_wrapper_cfg)
+        if "optimizer" not in wrapper:
+            raise ConfigError([Problem(("optim_wrapper", "optimizer"), "is missing: put the optimizer config here, "
+                                                                       "e.g. optimizer=dict(type='SGD', lr=0.01)",
+                                       kind="missing")])
+        optimizer_cfg = wrapper.pop("optimizer")
+        inner = wrapper.pop("paramwise_cfg", None)
+        wrapper.pop("constructor", None)
+        if inner is not None and paramwise_cfg is not None:
+            raise ConfigError([Problem(("optim_wrapper", "paramwise_cfg"),
+                                       "is given twice (in optim_wrapper_cfg and as paramwise_cfg=); keep one")])
+        self.optim_wrapper_cfg = wrapper
+        super().__init__(optimizer_cfg, paramwise_cfg if paramwise_cfg is not None else inner)
+
+
+def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
+    module_name, _, leaf = name.rpartition(".")
+    return root.get_submodule(module_name)._parameters[leaf] if module_name else root._parameters[leaf]  # type: ignore[return-value]
+
+
+def _frozen_notes(frozen: Sequence[str]) -> list[str]:
+    if not frozen:
+        return []
+    return [f"{len(frozen)} parameters have requires_grad=False and are left out of the optimizer "
+            f"({short_list(list(frozen))}); set paramwise_cfg['frozen']='include' to keep them for later unfreezing"]
+
+
+def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:
+    """Check what an optimizer requires of its parameters before torch does, naming the parameters."""
+    muon = getattr(torch.optim, "Muon", None)
+    if muon is not None and isinstance(spec.cls, type) and issubclass(spec.cls, muon):
+        flat = [f"{e.name} {tuple(e.shape)}" for e in entries if e.param.ndim != 2]
+        if flat:
+            raise ConfigError([Problem(("optimizer", "type"), (
+                f"{spec.type_name} only optimizes 2-D matrices, but {len(flat)} parameters are not 2-D: "
+                f"{short_list(flat)}. Freeze them, or give them to another optimizer (e.g. AdamW) and only "
+                "the matrices to Muon"))], title="optimizer constraint")
+
+
+_WHOLE_CONFIG_FIX = (
+    "build_optimizer and plan_params take the optimizer config, dict(type='AdamW', lr=..., paramwise_cfg=...); "
+    "for a whole config (or dict(optim_wrapper=...)) pass paramwise.optimizer_config(cfg).optimizer"
+)
+
+
 def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
     if not isinstance(cfg, Mapping):
-        raise TypeError(f"an optimizer config must be a dict like dict(type='AdamW', lr=1e-3), got {cfg!r}")
+        raise ConfigError([Problem(("optimizer",), f"must be a dict like dict(type='AdamW', lr=1e-3), got "
+                                                   f"{type(cfg).__name__}: {cfg!r:.80}", kind="type")])
+    wrapper_type = "type" not in cfg or str(cfg["type"]).endswith("OptimWrapper")
+    if "optim_wrapper" in cfg or (isinstance(cfg.get("optimizer"), Mapping) and wrapper_type):
+        what = "a whole config" if "optim_wrapper" in cfg or "model" in cfg else "an optim_wrapper config"
+        raise ConfigError([Problem((), f"this is {what}, not an optimizer config: {_WHOLE_CONFIG_FIX}",
+                                   kind="missing")], title="wrong config passed")
     optimizer_cfg: dict[str, Any] = copy_config(cfg)
-    constructor = optimizer_cfg.pop("constructor", None) or "DefaultOptimizerConstructor"
+    constructor = optimizer_cfg.pop("constructor", None)
+    if constructor is None:
+        constructor = "DefaultOptimizerConstructor"
+    elif not isinstance(constructor, str) and not callable(constructor):
+        raise ConfigError([Problem(("optimizer", "constructor"), (
+            f"must be the name of a registered constructor or a class, got {constructor!r}"), kind="type")])
     paramwise_cfg = optimizer_cfg.pop("paramwise_cfg", None)
     return constructor, optimizer_cfg, paramwise_cfg
+
+
+def _takes_wrapper_cfg(constructor: Any) -> bool:
+    """Whether a constructor has mmengine's signature, ``(optim_wrapper_cfg, paramwise_cfg)``."""
+    cls = OPTIMIZER_BUILDERS.get(constructor) if isinstance(constructor, str) else constructor
+    try:
+        return "optim_wrapper_cfg" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def optimizer_constructor(cfg: Mapping[str, Any]) -> Any:
     """The constructor ``cfg`` selects, built and validated: ``.plan(model)`` then ``.build(plan)``.
 
     For callers that want both the plan and the optimizer without checking the config twice.
+    Constructors with mmengine's signature get ``optim_wrapper_cfg=dict(optimizer=...)``.
     """
     constructor, optimizer_cfg, paramwise_cfg = _split(cfg)
-    return build_from_cfg(
-        {"type": constructor, "optimizer_cfg": optimizer_cfg, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS
-    )
+    if _takes_wrapper_cfg(constructor):
+        args: dict[str, Any] = {"optim_wrapper_cfg": {"optimizer": optimizer_cfg}}
+    else:
+        args = {"optimizer_cfg": optimizer_cfg}
+    return build_from_cfg({"type": constructor, **args, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS)
 
 
 def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -199,8 +367,7 @@ def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:
     """Return the plan of ``build_optimizer(model, cfg)``: every parameter's values and rules."""
     constructor = optimizer_constructor(cfg)
     if not hasattr(constructor, "plan"):
-        raise TypeError(
+        raise ConfigError([Problem(("optimizer", "constructor"), (
             f"{type(constructor).__name__} has no plan(model) method, so its plan cannot be shown; "
-            "derive it from DefaultOptimizerConstructor or add one"
-        )
+            "derive it from DefaultOptimizerConstructor or add one"), kind="type")], title="no plan")
     return constructor.plan(model)

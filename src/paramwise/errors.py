@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "DuplicateRegistrationError",
     "MissingTypeError",
+    "UsageTypeError",
     "PROBLEM_KINDS",
     "NotRegisteredError",
     "ParamwiseError",
@@ -61,6 +62,11 @@ class DuplicateRegistrationError(ParamwiseError, KeyError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageTypeError(ParamwiseError, TypeError):
+    """A paramwise function was called with an argument of the wrong type (not a config problem):
+    a registry name that is not a string, a model that is not a Module, ``force='yes'``."""
 
 
 class BuildArgumentError(ParamwiseError, TypeError):
@@ -132,7 +138,7 @@ class ConfigError(ParamwiseError, ValueError):
 
     def __new__(cls, problems: Sequence[Problem] = (), *args: Any, **kwargs: Any) -> ConfigError:
         kinds = tuple(sorted({getattr(p, "kind", "value") for p in problems} - {"value"}))
-        target = _config_error_class(cls, kinds) if kinds else cls
+        target = _config_error_class(cls, kinds) if kinds else cls  # type: ignore[arg-type]
         return super().__new__(target)
 
     def __init__(self, problems: Sequence[Problem], *, title: str = "invalid config"):

@@ -3,7 +3,8 @@
 torch's optimizers are registered at import by scanning ``torch.optim`` (no hand-kept list, so a
 new torch release brings its new optimizers). Third-party packages are scanned on the first lookup
 only when they are installed, under a prefix (``timm.Lamb``, ``bnb.AdamW8bit``) and, when the name
-is free, also bare (``Lamb``).
+is free, also bare (``Lamb``). A name that is not registered but belongs to a well-known package
+(``KNOWN_OPTIMIZER_PACKAGES``) gets an error that names the package to install.
 """
 
 from __future__ import annotations
@@ -11,17 +12,20 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import torch
 
-from .errors import NotRegisteredError
 from .registry import Registry
+from .suggestions import format_suggestions
 
 __all__ = [
+    "KNOWN_OPTIMIZER_PACKAGES",
     "OPTIMIZERS",
     "THIRD_PARTY_PACKAGES",
+    "KnownOptimizerPackage",
     "optimizer_arguments",
     "optimizer_default",
     "register_optimizers_from",
@@ -41,17 +45,166 @@ THIRD_PARTY_PACKAGES: dict[str, str] = {
 _THIRD_PARTY_FAILURES: dict[str, str] = {}
 
 
-class _OptimizerRegistry(Registry):
-    """The optimizer registry; its lookup errors also say which installed packages failed to load."""
+@dataclass(frozen=True)
+class KnownOptimizerPackage:
+    """A third-party package with well-known optimizers, so a lookup miss can say what to install.
 
-    def get(self, name: str) -> Any:
-        try:
-            return super().get(name)
-        except NotRegisteredError as e:
-            if _THIRD_PARTY_FAILURES:
-                failed = "; ".join(f"{pkg}: {why}" for pkg, why in sorted(_THIRD_PARTY_FAILURES.items()))
-                e.message = f"{e.message} (installed but not loaded: {failed})"
-            raise
+    Args:
+        name: the distribution's name, as ``pip install`` takes it.
+        module: where the classes live; paramwise scans it when it is in ``THIRD_PARTY_PACKAGES``.
+        optimizers: class names as the package spells them (a lookup matches them case-insensitively).
+        install: how to install it, when that is not ``pip install <name>``.
+        note: said after the advice for this package.
+    """
+
+    name: str
+    module: str
+    optimizers: tuple[str, ...]
+    install: str = ""
+    note: str = ""
+
+    @property
+    def scanned(self) -> bool:
+        """Whether paramwise registers this package's optimizers by itself once it is installed."""
+        return self.module in THIRD_PARTY_PACKAGES
+
+    @property
+    def how_to_install(self) -> str:
+        """The install command or instruction shown in parentheses after the package's name."""
+        return self.install or f"pip install {self.name}"
+
+
+# Well-known optimizers outside torch and where they come from, dedicated packages first (the order of
+# the advice). Only names torch lacks matter: a lookup reads this table after the registry missed.
+KNOWN_OPTIMIZER_PACKAGES: tuple[KnownOptimizerPackage, ...] = (
+    KnownOptimizerPackage("lion-pytorch", "lion_pytorch", ("Lion",)),
+    KnownOptimizerPackage(
+        "schedulefree",
+        "schedulefree",
+        ("AdamWScheduleFree", "SGDScheduleFree", "RAdamScheduleFree", "AdamWScheduleFreeClosure",
+         "SGDScheduleFreeClosure", "AdamWScheduleFreeReference"),
+    ),
+    KnownOptimizerPackage("prodigyopt", "prodigyopt", ("Prodigy",)),
+    KnownOptimizerPackage(
+        "timm",
+        "timm.optim",
+        ("AdaBelief", "AdafactorBigVision", "Adahessian", "AdamP", "Adan", "Adopt", "Lamb", "Lars", "Lion",
+         "Lookahead", "MADGRAD", "Nadam", "NAdamW", "NvNovoGrad", "RMSpropTF", "SGDP", "SGDW"),
+    ),
+    KnownOptimizerPackage(
+        "torch-optimizer",
+        "torch_optimizer",
+        ("A2GradExp", "A2GradInc", "A2GradUni", "AccSGD", "AdaBelief", "AdaBound", "AdaMod", "Adahessian",
+         "AdamP", "AggMo", "Apollo", "DiffGrad", "Lamb", "Lookahead", "MADGRAD", "NovoGrad", "PID", "QHAdam",
+         "QHM", "Ranger", "RangerQH", "RangerVA", "SGDP", "SGDW", "Shampoo", "SWATS", "Yogi"),
+    ),
+    KnownOptimizerPackage(
+        "bitsandbytes",
+        "bitsandbytes.optim",
+        ("Adam8bit", "Adam32bit", "AdamW8bit", "AdamW32bit", "PagedAdam", "PagedAdam8bit", "PagedAdam32bit",
+         "PagedAdamW", "PagedAdamW8bit", "PagedAdamW32bit", "Adagrad8bit", "Adagrad32bit", "LAMB", "LAMB8bit",
+         "LAMB32bit", "LARS", "LARS8bit", "LARS32bit", "PytorchLARS", "Lion", "Lion8bit", "Lion32bit",
+         "PagedLion", "PagedLion8bit", "PagedLion32bit", "RMSprop8bit", "RMSprop32bit", "SGD8bit", "SGD32bit",
+         "AdEMAMix", "AdEMAMix8bit", "AdEMAMix32bit", "PagedAdEMAMix", "PagedAdEMAMix8bit",
+         "PagedAdEMAMix32bit"),
+    ),
+    KnownOptimizerPackage(
+        "apex",
+        "apex.optimizers",
+        ("FusedAdam", "FusedLAMB", "FusedSGD", "FusedNovoGrad", "FusedAdagrad", "FusedMixedPrecisionLamb"),
+        # the PyPI project called apex is unrelated: NVIDIA's is built from its repository
+        install="built from source, see https://github.com/NVIDIA/apex; the PyPI package 'apex' is another project",
+    ),
+    KnownOptimizerPackage(
+        "mmpretrain",
+        "mmpretrain.engine.optimizers",
+        ("Lamb", "LARS", "Adan"),
+        note="Configs written for mmpretrain name its classes; mmpretrain registers them in mmengine's "
+        "registry, not in paramwise's.",
+    ),
+)
+
+
+def _installed(module: str) -> bool:
+    """Whether the top-level package of ``module`` can be imported, without importing it."""
+    return importlib.util.find_spec(module.split(".")[0]) is not None
+
+
+def _and_join(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
+def _package_advice(registry: Registry, name: str) -> str:
+    """What to install (or register) for an unregistered ``name`` that a known package provides; "" if none."""
+    automatic: list[str] = []  # scanned packages that are not installed
+    sentences: list[str] = []
+    for package in KNOWN_OPTIMIZER_PACKAGES:
+        spelled = next((n for n in package.optimizers if n.lower() == name.lower()), None)
+        if spelled is None or package.module in _THIRD_PARTY_FAILURES:  # failures are reported after this
+            continue
+        as_spelled = "" if spelled == name else f" as {spelled!r}"
+        install = package.how_to_install
+        installed = _installed(package.module)
+        if package.scanned and not installed:
+            automatic.append(f"{package.name}{as_spelled} ({install})")
+            if package.note:
+                sentences.append(package.note)
+            continue
+        if package.scanned:  # installed and scanned, yet the name is missing: an older version
+            prefix = THIRD_PARTY_PACKAGES[package.module]
+            if registry.holds(spelled) or registry.holds(f"{prefix}.{spelled}"):
+                continue  # registered under another case: the did-you-mean already says so
+            text = f"{package.name} is installed but has no {spelled!r}; a newer version may."
+        else:
+            how = (
+                f"pass the class itself as 'type' (from {package.module} import {spelled}) or register it "
+                f"with OPTIMIZERS.register_module(module={spelled})"
+            )
+            if installed:
+                text = (
+                    f"{package.name} is installed and provides it{as_spelled}, but paramwise does not "
+                    f"scan it: {how}."
+                )
+            else:
+                text = (
+                    f"The package {package.name} provides it{as_spelled} ({install}); paramwise does not scan "
+                    f"{package.name}, so once it is installed, {how}."
+                )
+        sentences.append(f"{text} {package.note}".rstrip())
+    if automatic:
+        if len(automatic) == 1:
+            head = (
+                f"It is provided by the package {automatic[0]}, which is not installed; paramwise registers "
+                "its optimizers automatically once it is installed."
+            )
+        else:
+            head = (
+                f"It is provided by the packages {_and_join(automatic)}, none of which is installed; "
+                "paramwise registers their optimizers automatically once one is installed."
+            )
+        sentences.insert(0, head)
+    return "".join(f" {s}" for s in sentences)
+
+
+class _OptimizerRegistry(Registry):
+    """The optimizer registry: a miss also names the package to install and installed ones that failed to load."""
+
+    def _miss_help(self, name: str, close: list[str]) -> str:
+        advice = _package_advice(self, name)
+        # A name a known package spells exactly is that optimizer: near misses ('FusedAdam' ->
+        # 'SparseAdam') would only distract. A different spelling may still be a typo: show both.
+        exact = any(name in package.optimizers for package in KNOWN_OPTIMIZER_PACKAGES)
+        text = advice if advice and exact else advice + format_suggestions(close)
+        if not text:
+            text = (
+                f" It holds {len(self.names())} names; list them with `paramwise list optimizers` "
+                "or OPTIMIZERS.names()."
+            )
+        if _THIRD_PARTY_FAILURES:
+            failed = "; ".join(f"{pkg}: {why}" for pkg, why in sorted(_THIRD_PARTY_FAILURES.items()))
+            text += f" (installed but not loaded: {failed})"
+        return text
 
 
 OPTIMIZERS: Registry = _OptimizerRegistry("optimizer", locations=["paramwise._third_party"])

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, NotRegisteredError, Problem
+from .errors import ConfigError, NotRegisteredError, Problem, UsageTypeError
 from .optimizers import OPTIMIZERS, optimizer_arguments, optimizer_default
 from .registry import copy_config
 from .suggestions import did_you_mean
@@ -20,22 +20,41 @@ __all__ = [
     "DECAY_MULTS",
     "LR_MULTS",
     "PARAMWISE_KEYS",
+    "GROUP_FLAGS",
     "CustomKey",
     "OptimizerSpec",
     "ParamwiseOptions",
+    "register_group_flag",
     "resolve_config",
 ]
+
+#: Keys of a custom_keys entry that are not optimizer arguments but flags that training hooks read from
+#: the parameter group (mmengine copies every key of the entry into the group). Users declare more
+#: with ``register_group_flag`` or ``paramwise_cfg['group_flags']``; anything else is a typo.
+GROUP_FLAGS: dict[str, str] = {
+    "fix_lr": "mmpretrain's SimSiamHook keeps this group's lr fixed",
+    "lars_exclude": "mmpretrain's LARS skips the trust-ratio adaptation (and weight decay) for this group",
+    "lr_scale": "timm's schedulers multiply this group's lr by it",
+}
 
 LR_MULTS = ("bias_lr_mult", "dcn_offset_lr_mult")
 DECAY_MULTS = ("norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult", "flat_decay_mult")
 PARAMWISE_KEYS = frozenset(
-    {*LR_MULTS, *DECAY_MULTS, "custom_keys", "bypass_duplicate", "norm_types", "frozen", "strict", "group_by"}
+    {*LR_MULTS, *DECAY_MULTS, "custom_keys", "bypass_duplicate", "norm_types", "frozen", "strict", "group_by",
+     "group_flags"}
 )
 FROZEN_CHOICES = ("exclude", "include")
 GROUP_BY_CHOICES = ("hyperparams", "param")
 _ROOT = ("optimizer",)
 _MISSING = object()
 _PW = (*_ROOT, "paramwise_cfg")
+
+
+def register_group_flag(name: str, description: str = "") -> None:
+    """Declare a custom_keys option that is copied into the parameter group for hooks to read."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise UsageTypeError(f"a group flag name must be an identifier string, got {name!r}")
+    GROUP_FLAGS[name] = description or "declared with register_group_flag"
 
 
 @dataclass(frozen=True)
@@ -45,7 +64,7 @@ class CustomKey:
     key: str
     lr_mult: float | None = None
     decay_mult: float | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # set as given (momentum, betas, ...)
+    options: Mapping[str, Any] = field(default_factory=dict)  # set as given (momentum, betas, flags, ...)
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,8 @@ class ParamwiseOptions:
     frozen: str = "exclude"
     strict: bool = False
     group_by: str = "hyperparams"
+    group_flags: frozenset[str] = frozenset()  # declared in this paramwise_cfg (GROUP_FLAGS hold the rest)
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys a custom constructor reads itself
 
 
 @dataclass(frozen=True)
@@ -88,15 +109,15 @@ def _number_problem(value: Any) -> str | None:
     """Why ``value`` is not a finite number >= 0, or None when it is one."""
     if _is_real(value):
         return None if math.isfinite(value) and value >= 0 else f"must be a finite number >= 0, got {value!r}"
-    hint = ""
+    if value is None:
+        return "is empty (None); write a number"
     if isinstance(value, str):
         try:
             float(value)
-            # PyYAML (YAML 1.1) reads 1e-3 as a string: only 1.0e-3 is a float there
-            hint = "; a YAML file reads 1e-3 as text: write 1.0e-3"
         except ValueError:
-            pass
-    return f"must be a number, got {value!r} of type {type(value).__name__}{hint}"
+            return f"must be a number, got the text {value!r}"
+        return f"must be a number, got the text {value!r}: write {value.strip()} without quotes"
+    return f"must be a number, got {value!r} of type {type(value).__name__}"
 
 
 def _check_mult(value: Any, path: tuple[str, ...], problems: list[Problem]) -> float | None:
@@ -109,7 +130,7 @@ def _check_mult(value: Any, path: tuple[str, ...], problems: list[Problem]) -> f
 
 def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | None:
     if not isinstance(cfg, Mapping):
-        problems.append(Problem(_ROOT, f"must be a dict with a 'type' key, got {type(cfg).__name__}"))
+        problems.append(Problem(_ROOT, f"must be a dict with a 'type' key, got {type(cfg).__name__}", kind="type"))
         return None
     cfg = dict(cfg)
     for key in [k for k in cfg if k in ("paramwise_cfg", "paramwise_options", "constructor")]:
@@ -127,17 +148,19 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         problems.append(Problem((*_ROOT, key), "is a paramwise_cfg option; move it into paramwise_cfg"))
     type_value = cfg.pop("type", None)
     if type_value is None:
-        problems.append(Problem((*_ROOT, "type"), "is missing: name the optimizer, e.g. type='AdamW'"))
+        problems.append(Problem((*_ROOT, "type"), "is missing: name the optimizer, e.g. type='AdamW'", kind="missing"))
         return None
     try:
-        cls = OPTIMIZERS.get(type_value) if isinstance(type_value, str) else type_value
-    except NotRegisteredError as e:
+        cls = _optimizer_class(type_value)
+    except (NotRegisteredError, ImportError) as e:
         problems.append(Problem((*_ROOT, "type"), str(e)))
         return None
     if not isinstance(cls, type) and not callable(cls):
         problems.append(Problem((*_ROOT, "type"), f"must be an optimizer name or class, got {type_value!r}"))
         return None
     type_name = type_value if isinstance(type_value, str) else getattr(cls, "__name__", repr(cls))
+    if cls is not type_value and not isinstance(type_value, str):
+        type_name = str(type_value)  # a lazy import from a config: keep the name the user wrote
     params_arg, named, takes_kwargs = optimizer_arguments(cls)
     accepted = None if takes_kwargs else named
     if accepted is not None:
@@ -153,7 +176,12 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
     default_lr = optimizer_default(cls, "lr", _MISSING)
     base_lr = cfg.get("lr", None if default_lr is _MISSING else default_lr)
     if "lr" not in cfg and default_lr is _MISSING and "lr" in named:
-        problems.append(Problem((*_ROOT, "lr"), f"is missing and {type_name} has no default lr; set lr"))
+        message = f"is missing and {type_name} has no default lr; set lr"
+        problems.append(Problem((*_ROOT, "lr"), message, kind="missing"))
+    elif "lr" in cfg and cfg["lr"] is None and default_lr is not None:
+        # `lr:` left empty in YAML: torch would fail comparing None with a number, far from the cause
+        default = "" if default_lr is _MISSING else f", or remove the key to use {type_name}'s default {default_lr}"
+        problems.append(Problem((*_ROOT, "lr"), f"is empty (None); write a number{default}"))
     base_wd = cfg.get("weight_decay")
     for key, value in (("lr", base_lr), ("weight_decay", base_wd)):
         problem = None if value is None else _number_problem(value)
@@ -171,6 +199,16 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
     )
 
 
+def _optimizer_class(type_value: Any) -> Any:
+    """The class a config's ``type`` names: a registry name, a class, or a lazy import from a config file."""
+    if isinstance(type_value, str):
+        return OPTIMIZERS.get(type_value)
+    resolve = getattr(type_value, "resolve", None)
+    if callable(resolve) and not isinstance(type_value, type):  # paramwise.config_lazy.LazyObject
+        return resolve()
+    return type_value
+
+
 def _base_missing(spec: OptimizerSpec | None, key: str) -> bool:
     """Whether a multiplier lacks its base value; a base that is set but invalid is reported on its own."""
     if spec is None or key in spec.kwargs:
@@ -178,10 +216,13 @@ def _base_missing(spec: OptimizerSpec | None, key: str) -> bool:
     return (spec.base_lr if key == "lr" else spec.base_wd) is None
 
 
-def _resolve_custom_keys(raw: Any, spec: OptimizerSpec | None, problems: list[Problem]) -> tuple[CustomKey, ...]:
+def _resolve_custom_keys(
+    raw: Any, spec: OptimizerSpec | None, flags: frozenset[str], problems: list[Problem]
+) -> tuple[CustomKey, ...]:
     path = (*_PW, "custom_keys")
     if not isinstance(raw, Mapping):
-        problems.append(Problem(path, f"must be a dict of name substring -> options, got {type(raw).__name__}"))
+        message = f"must be a dict of name substring -> options, got {type(raw).__name__}"
+        problems.append(Problem(path, message, kind="type"))
         return ()
     out = []
     for key in raw:
@@ -209,15 +250,16 @@ def _resolve_custom_keys(raw: Any, spec: OptimizerSpec | None, problems: list[Pr
                     (*where, "decay_mult"), "needs a base weight_decay: set weight_decay in the optimizer config"
                 ))
         for option in entry:
-            if spec is None or option in spec.named:
+            if spec is None or option in spec.named or option in flags:
                 continue
-            near = did_you_mean(option, [*spec.named, "lr_mult", "decay_mult"])
-            # an optimizer taking **kwargs accepts any name, but not a misspelt multiplier
-            if spec.accepted is not None or did_you_mean(option, ["lr_mult", "decay_mult"]):
+            near = did_you_mean(option, [*spec.named, *flags, "lr_mult", "decay_mult"])
+            # an optimizer taking **kwargs accepts any name, but not a misspelt multiplier or flag
+            if spec.accepted is not None or did_you_mean(option, ["lr_mult", "decay_mult", *flags]):
                 problems.append(Problem(
                     (*where, option),
-                    f"{spec.type_name} does not take {option!r}.{near} "
-                    "A custom key may set lr_mult, decay_mult or any argument of the optimizer",
+                    f"{spec.type_name} does not take {option!r}.{near} A custom key may set lr_mult, "
+                    "decay_mult, any argument of the optimizer, or a group flag that a hook reads "
+                    f"({', '.join(sorted(flags))}; declare your own in paramwise_cfg['group_flags'])",
                 ))
         out.append(CustomKey(key, lr_mult, decay_mult, entry))
     return tuple(out)
@@ -228,16 +270,36 @@ def _check_choice(pw: dict, key: str, choices: tuple[str, ...], problems: list[P
         problems.append(Problem((*_PW, key), f"must be one of {', '.join(map(repr, choices))}, got {pw[key]!r}"))
 
 
-def _resolve_paramwise(raw: Any, spec: OptimizerSpec | None, problems: list[Problem]) -> ParamwiseOptions:
+def _resolve_flags(pw: dict[str, Any], problems: list[Problem]) -> frozenset[str]:
+    """The group flags this config may set: the known ones and those it declares in ``group_flags``."""
+    declared = pw.get("group_flags", ())
+    if isinstance(declared, str):
+        declared = [declared]
+    if isinstance(declared, Mapping):  # {name: description}
+        declared = list(declared)
+    if not isinstance(declared, (list, tuple)) or not all(isinstance(f, str) and f.isidentifier() for f in declared):
+        message = f"must be a list of flag names (identifiers), got {declared!r}"
+        problems.append(Problem((*_PW, "group_flags"), message, kind="type"))
+        declared = ()
+    return frozenset(GROUP_FLAGS) | frozenset(declared)
+
+
+def _resolve_paramwise(
+    raw: Any, spec: OptimizerSpec | None, problems: list[Problem], allow_extra: bool = False
+) -> ParamwiseOptions:
     if raw is None:
         return ParamwiseOptions()
     if not isinstance(raw, Mapping):
-        problems.append(Problem(_PW, f"must be a dict or None, got {type(raw).__name__}"))
+        problems.append(Problem(_PW, f"must be a dict or None, got {type(raw).__name__}", kind="type"))
         return ParamwiseOptions()
     pw = {k: v for k, v in raw.items() if v is not None}  # None means unset, for every key
     values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for key in list(pw):
         if key in PARAMWISE_KEYS:
+            continue
+        if allow_extra and isinstance(key, str):
+            extra[key] = pw[key]  # a custom constructor's own option: it reads it itself
             continue
         if key == "paramwise_options":
             hint = " (the old mmcv spelling of paramwise_cfg itself: put its entries here directly)"
@@ -252,8 +314,10 @@ def _resolve_paramwise(raw: Any, spec: OptimizerSpec | None, problems: list[Prob
             if _base_missing(spec, "lr" if key in LR_MULTS else "weight_decay"):
                 base = "lr" if key in LR_MULTS else "weight_decay"
                 problems.append(Problem((*_PW, key), f"needs a base {base}: set {base} in the optimizer config"))
+    flags = _resolve_flags(pw, problems)
+    values["group_flags"] = flags - frozenset(GROUP_FLAGS)
     if "custom_keys" in pw:
-        values["custom_keys"] = _resolve_custom_keys(pw["custom_keys"], spec, problems)
+        values["custom_keys"] = _resolve_custom_keys(pw["custom_keys"], spec, flags, problems)
     for key in ("bypass_duplicate", "strict"):
         if key in pw:
             if not isinstance(pw[key], bool):
@@ -271,14 +335,21 @@ def _resolve_paramwise(raw: Any, spec: OptimizerSpec | None, problems: list[Prob
             problems.append(Problem((*_PW, "norm_types"), "must be a list of norm classes or class names"))
         else:
             values["norm_types"] = tuple(norm_types)
+    values["extra"] = extra
     return ParamwiseOptions(**{k: v for k, v in values.items() if v is not None})
 
 
-def resolve_config(optimizer_cfg: Any, paramwise_cfg: Any = None) -> tuple[OptimizerSpec, ParamwiseOptions]:
-    """Validate both halves of a config; raise one ``ConfigError`` listing every problem."""
+def resolve_config(
+    optimizer_cfg: Any, paramwise_cfg: Any = None, *, allow_extra: bool = False
+) -> tuple[OptimizerSpec, ParamwiseOptions]:
+    """Validate both halves of a config; raise one ``ConfigError`` listing every problem.
+
+    ``allow_extra`` lets unknown ``paramwise_cfg`` keys through into ``options.extra``: for
+    constructors that read options of their own (checked after they ran: see constructors.py).
+    """
     problems: list[Problem] = []
     spec = _resolve_optimizer(copy_config(optimizer_cfg), problems)
-    options = _resolve_paramwise(copy_config(paramwise_cfg), spec, problems)
+    options = _resolve_paramwise(copy_config(paramwise_cfg), spec, problems, allow_extra)
     if problems or spec is None:
         raise ConfigError(problems, title="invalid optimizer config")
     return spec, options

@@ -33,7 +33,8 @@ class Plan:
     base: Mapping[str, Any]  # the optimizer's keyword arguments from the config
     entries: tuple[ParamEntry, ...]
     groups: tuple[GroupSpec, ...]
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # probably not what the author meant: `check` fails on them
+    notes: tuple[str, ...] = ()  # worth knowing but normal (frozen parameters when fine-tuning)
     frozen: tuple[str, ...] = ()  # names left out (requires_grad=False)
     duplicates: tuple[tuple[str, str], ...] = ()  # (skipped name, kept name)
 

@@ -1,12 +1,14 @@
 """Named registries of builders and ``build_from_cfg``, the config-to-object step.
 
-A config is a mapping whose ``type`` names a registered class or function (or is one);
-every other key becomes a keyword argument. Arguments are checked against the target's
-signature before the call, so a typo fails with a did-you-mean instead of deep inside it.
+A config is a mapping whose ``type`` names a registered callable (or is one): a class, a function,
+a ``functools.partial`` or a callable instance, as in mmengine; every other key becomes a keyword
+argument. Arguments are checked against the target's signature before the call, so a typo fails
+with a did-you-mean instead of deep inside it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -16,8 +18,10 @@ from typing import Any
 from .errors import (
     BuildArgumentError,
     DuplicateRegistrationError,
+    MissingTypeError,
     NotRegisteredError,
     ParamwiseError,
+    UsageTypeError,
     wrap_target_error,
 )
 from .suggestions import did_you_mean, format_suggestions, suggest
@@ -25,8 +29,32 @@ from .suggestions import did_you_mean, format_suggestions, suggest
 __all__ = ["Registry", "build_from_cfg", "call_target", "copy_config"]
 
 
-def _is_buildable(obj: object) -> bool:
-    return inspect.isclass(obj) or inspect.isroutine(obj)
+# `get`'s "no default given"; None cannot serve, since `get(name, None)` is the mmengine-style call
+_NO_DEFAULT: Any = object()
+
+
+def _callable_name(obj: Any) -> str:
+    """A short name for a registered or given callable, for messages: partials and instances have no ``__name__``."""
+    name = getattr(obj, "__name__", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(obj, functools.partial):
+        return f"partial({_callable_name(obj.func)})"
+    return repr(obj)
+
+
+def _register_names(name: object) -> list[str] | None:
+    """``register_module``'s ``name`` as a list of names (None: use the object's own), or a TypeError."""
+    if name is None:
+        return None
+    if isinstance(name, str):
+        return [name]
+    if isinstance(name, (list, tuple)) and name and all(isinstance(n, str) for n in name):
+        return list(name)
+    raise UsageTypeError(
+        "register_module(name=...) takes a string or a non-empty list of strings (the name, then "
+        f"aliases), got {name!r} of type {type(name).__name__}"
+    )
 
 
 class Registry:
@@ -58,37 +86,46 @@ class Registry:
     # ----------------------------------------------------------------- registration
     def register_module(
         self,
-        name: str | Iterable[str] | None = None,
+        name: str | list[str] | tuple[str, ...] | None = None,
         force: bool = False,
         module: Any = None,
     ) -> Any:
         """Register ``module`` under ``name`` (its ``__name__`` by default), or return a decorator.
 
-        ``name`` may be a list: the first is the name, the rest are aliases.
+        Any callable can be registered, as in mmengine: a class, a function, a ``functools.partial``
+        or a callable instance; the last two have no ``__name__``, so they need ``name``. ``name``
+        may be a list: the first is the name, the rest are aliases. Arguments are checked before
+        anything is registered, so a decorator with a bad ``force`` fails where it is written.
         """
-        if name is not None and not isinstance(name, str):
-            name = list(name)
-            if not name or not all(isinstance(n, str) for n in name):
-                raise TypeError(
-                    f"register_module(name=...) takes a string or a non-empty list of strings, got {name!r}"
-                )
+        if not isinstance(force, bool):
+            raise UsageTypeError(
+                f"register_module(force=...) takes True or False, got {force!r} of type {type(force).__name__}"
+            )
+        names = _register_names(name)
         if module is not None:
-            self._register(module, name, force)
+            self._register(module, names, force)
             return module
 
         def decorator(obj: Any) -> Any:
-            self._register(obj, name, force)
+            self._register(obj, names, force)
             return obj
 
         return decorator
 
-    def _register(self, obj: Any, name: str | list[str] | None, force: bool) -> None:
-        if not _is_buildable(obj):
-            raise TypeError(
-                f"only classes and functions can be registered in the {self.name} registry, "
-                f"got {obj!r} of type {type(obj).__name__}"
+    def _register(self, obj: Any, names: list[str] | None, force: bool) -> None:
+        if not callable(obj):
+            raise UsageTypeError(
+                f"only callables (classes, functions, functools.partial objects, callable instances) can be "
+                f"registered in the {self.name} registry, got {obj!r} of type {type(obj).__name__}"
             )
-        names = [obj.__name__] if name is None else [name] if isinstance(name, str) else name
+        if names is None:
+            own = getattr(obj, "__name__", None)
+            if not isinstance(own, str):
+                raise UsageTypeError(
+                    f"{obj!r} has no __name__ to register it under in the {self.name} registry; "
+                    "pass name='...' (a functools.partial or a callable instance always needs one)"
+                )
+            names = [own]
         for key in names:
             old = self._modules.get(key)
             if old is not None and old is not obj and not force:
@@ -116,24 +153,44 @@ class Registry:
             return self._modules[name]
         return self.parent._find(name) if self.parent is not None else None
 
-    def get(self, name: str) -> Any:
-        """Return the object registered as ``name``, looking in parents after this registry."""
+    def get(self, name: str, default: Any = _NO_DEFAULT) -> Any:
+        """Return the object registered as ``name``, looking in parents after this registry.
+
+        An unknown name raises ``NotRegisteredError`` (a ``KeyError``) that names the closest
+        registered names, unless ``default`` is given: then ``default`` is returned instead.
+        mmengine's ``get`` returns None for an unknown name; paramwise raises by default because a
+        None carried on into a build fails later, far from the misspelt name. ``get(name, None)``
+        gives mmengine's behaviour.
+        """
         if not isinstance(name, str):
-            raise TypeError(f"{self.name} registry names are strings, got {name!r}")
+            raise UsageTypeError(f"{self.name} registry names are strings, got {name!r}")
+        try:
+            return self._lookup(name)
+        except NotRegisteredError:
+            if default is _NO_DEFAULT:
+                raise
+            return default
+
+    def _lookup(self, name: str) -> Any:
         found = self._find(name)
         if found is not None:
             return found
         if "." in name or ":" in name:
             return self._import_path(name)
-        names = self.names()
-        close = suggest(name, names)
-        hint = format_suggestions(close) or f" It holds {len(names)} names; list them with registry.names()."
+        close = suggest(name, self.names())
         raise NotRegisteredError(
-            f"{name!r} is not in the {self.name} registry.{hint}",
+            f"{name!r} is not in the {self.name} registry.{self._miss_help(name, close)}",
             registry=self.name,
             name=name,
             suggestions=close,
         )
+
+    def _miss_help(self, name: str, close: list[str]) -> str:
+        """The help after "'name' is not in the ... registry." (leading space); subclasses that know more override it.
+
+        ``close`` holds the registered names nearest to ``name``, best first.
+        """
+        return format_suggestions(close) or f" It holds {len(self.names())} names; list them with registry.names()."
 
     def _import_path(self, path: str) -> Any:
         if not self.allow_import:
@@ -201,7 +258,10 @@ class Registry:
 
 
 def _describe(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(qualname, str):  # a partial or a callable instance: its repr says what it is
+        return repr(obj)
+    return f"{getattr(obj, '__module__', '?')}.{qualname}"
 
 
 def _check_arguments(target: Callable[..., Any], kwargs: Mapping[str, Any], registry: str, type_name: str) -> None:
@@ -251,23 +311,35 @@ def build_from_cfg(
 ) -> Any:
     """Build the object that ``cfg['type']`` names, with the other keys as keyword arguments.
 
-    ``default_args`` fill in keys that ``cfg`` lacks. Neither input is mutated.
+    ``default_args`` fill in keys that ``cfg`` lacks (``type`` too). Neither input is mutated.
+    A config or ``default_args`` that is not a mapping raises ``BuildArgumentError`` (a
+    ``TypeError``); a config without ``type`` raises ``MissingTypeError`` (also a ``KeyError``,
+    as in mmengine).
     """
     if not isinstance(registry, Registry):
-        raise TypeError(f"build_from_cfg needs a Registry, got {type(registry).__name__}")
+        raise UsageTypeError(f"build_from_cfg needs a Registry, got {type(registry).__name__}")
     if not isinstance(cfg, Mapping):
-        raise TypeError(
+        raise BuildArgumentError(
             f"a config for the {registry.name} registry must be a mapping with a 'type' key, "
-            f"got {type(cfg).__name__}: {cfg!r}"
+            f"got {type(cfg).__name__}: {cfg!r}",
+            registry=registry.name,
+            type_name="?",
         )
     if default_args is not None and not isinstance(default_args, Mapping):
-        raise TypeError(f"default_args must be a mapping or None, got {type(default_args).__name__}")
+        raise BuildArgumentError(
+            f"default_args for the {registry.name} registry must be a mapping or None, "
+            f"got {type(default_args).__name__}: {default_args!r}",
+            registry=registry.name,
+            type_name="?",
+        )
     kwargs: dict[str, Any] = dict(default_args or {})
     kwargs.update(cfg)  # shallow copies: the caller's dicts stay as they were
     if "type" not in kwargs:
-        raise BuildArgumentError(
+        raise MissingTypeError(
             f"a config for the {registry.name} registry needs a 'type' key naming what to build; "
-            f"got keys {sorted(map(str, cfg))}.",
+            f"got keys {sorted(map(str, cfg))}"
+            + (f" (and default_args keys {sorted(map(str, default_args))})" if default_args else "")
+            + ".",
             registry=registry.name,
             type_name="?",
             key="type",
@@ -276,12 +348,13 @@ def build_from_cfg(
     if isinstance(obj_type, str):
         target = registry.get(obj_type)
         type_name = obj_type
-    elif _is_buildable(obj_type):
+    elif callable(obj_type):
         target = obj_type
-        type_name = getattr(obj_type, "__name__", repr(obj_type))
+        type_name = _callable_name(obj_type)
     else:
         raise BuildArgumentError(
-            f"'type' in a config for the {registry.name} registry must be a name or a class/function, "
+            f"'type' in a config for the {registry.name} registry must be a name or a callable "
+            "(a class, a function, ...), "
             f"got {obj_type!r} of type {type(obj_type).__name__}.",
             registry=registry.name,
             type_name=repr(obj_type),

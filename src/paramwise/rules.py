@@ -27,7 +27,7 @@ from .optimizers import optimizer_default
 from .parameters import iter_module_sites
 from .paramwise_cfg import CustomKey, OptimizerSpec, ParamwiseOptions
 
-__all__ = ["DEFAULT_RULE", "ParamEntry", "RuleOutcome", "apply_rules"]
+__all__ = ["DEFAULT_RULE", "ParamEntry", "RuleOutcome", "apply_rules", "plan_base"]
 
 DEFAULT_RULE = "default"
 
@@ -100,20 +100,38 @@ def _custom_rule(key: str) -> str:
     return f"custom_keys[{key!r}]"
 
 
-def apply_rules(model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions) -> RuleOutcome:
-    """Walk ``model`` once and resolve every parameter's hyperparameters (linear time)."""
+def plan_base(spec: OptimizerSpec, options: ParamwiseOptions) -> dict[str, Any]:
+    """The values every parameter starts from: base lr and weight decay, and the effective value of
+    each option a custom key sets (config or signature default), so that a custom value equal to it
+    does not split a group off for nothing."""
     base: dict[str, Any] = {}
     if spec.base_lr is not None:
         base["lr"] = spec.base_lr
     if spec.base_wd is not None:
         base["weight_decay"] = spec.base_wd
-    keys = options.custom_keys
-    # an option that some custom key sets gets its effective value (config or signature default) on
-    # every parameter, so that a custom value equal to it does not split a group off for nothing
-    for option in sorted({k for ck in keys for k in ck.options} - base.keys()):
+    for option in sorted({k for ck in options.custom_keys for k in ck.options} - base.keys()):
         value = spec.kwargs.get(option, optimizer_default(spec.cls, option, _NO_DEFAULT))
         if value is not _NO_DEFAULT:
             base[option] = value
+    return base
+
+
+def apply_rules(
+    model: nn.Module,
+    spec: OptimizerSpec,
+    options: ParamwiseOptions,
+    root_prefix: str = "",
+    root_in_dcn: bool = False,
+    recurse: bool = True,
+) -> RuleOutcome:
+    """Walk ``model`` once and resolve every parameter's hyperparameters (linear time).
+
+    ``root_prefix`` names ``model`` inside a larger model, and ``root_in_dcn`` says its parent is a
+    deformable conv (mmengine's ``add_params(params, module, prefix, is_dcn_module)``); without
+    ``recurse`` only ``model``'s own parameters are resolved.
+    """
+    base = plan_base(spec, options)
+    keys = options.custom_keys
     base_rules = dict.fromkeys(base, DEFAULT_RULE)
     is_norm = NormMatcher(options.norm_types)
     key_matches = dict.fromkeys((ck.key for ck in keys), 0)
@@ -135,7 +153,8 @@ def apply_rules(model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions
     builtin_outcomes: dict[tuple[bool, ...], list[Any]] = {}  # module facts -> 4 slots (bias, flat)
     new_entry = tuple.__new__
     module_classes: set[type] = set()
-    for prefix, module, parent_is_dcn in iter_module_sites(model):
+    sites = iter_module_sites(model, root_prefix, root_in_dcn) if recurse else [(root_prefix, model, root_in_dcn)]
+    for prefix, module, parent_is_dcn in sites:
         module_classes.add(type(module))
         slots = None
         for leaf, param in module._parameters.items():
