@@ -321,7 +321,7 @@ def test_empty_lr_is_fine_where_the_optimizer_default_is_none() -> None:
             super().__init__(params, lr=0.01 if lr is None else lr, momentum=momentum)
 
     opt = build(dict(type=RelativeStep, lr=None))
-    assert opt.param_groups[0]["lr"] is None or opt.param_groups[0]["lr"] == 0.01
+    assert opt.param_groups[0]["lr"] == 0.01  # the optimizer chose its lr; paramwise passed none
 
 
 def test_wrong_types_are_type_errors_and_missing_type_is_a_key_error() -> None:
@@ -455,3 +455,30 @@ def test_none_paramwise_values_mean_unset() -> None:
 def test_model_without_parameters() -> None:
     with pytest.raises(ParamwiseError, match="no parameters to optimize; the model has none at all"):
         build_optimizer(nn.ReLU(), dict(type="SGD", lr=0.1))
+
+
+def test_custom_key_matching_only_a_tied_second_name_says_so() -> None:
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+            self.lm_head = nn.Linear(4, 10, bias=False)
+            self.lm_head.weight = self.embed.weight
+
+    cfg = dict(type="SGD", lr=1.0, paramwise_cfg=dict(bypass_duplicate=True, strict=True,
+                                                      custom_keys={"lm_head": dict(lr_mult=0.5)}))
+    with pytest.warns(ParamwiseWarning, match=r"custom_keys -> lm_head: matches only shared parameters, which are "
+                                              r"optimized once under their first name \('lm_head.weight' "
+                                              r"\(= 'embed.weight'\)"):
+        plan = plan_params(Tied(), cfg)  # strict: not an error, it did match something
+    assert plan["embed.weight"].hyperparams["lr"] == 1.0
+
+
+def test_bias_lr_mult_on_a_model_without_biases_is_unmatched_and_fails_under_strict() -> None:
+    model = nn.Sequential(nn.Linear(4, 4, bias=False))
+    cfg = dict(type="SGD", lr=1.0, paramwise_cfg=dict(bias_lr_mult=2.0))
+    with pytest.warns(ParamwiseWarning, match="bias_lr_mult: decides no parameter: the model has no bias parameters"):
+        build_optimizer(model, cfg)
+    cfg["paramwise_cfg"]["strict"] = True
+    with pytest.raises(ConfigError, match="bias_lr_mult: decides no parameter"):
+        build_optimizer(model, cfg)
