@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Set up (first run only) and run the whole test suite: ruff, mypy, then pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-pip_q -e "$root[dev]"
-# mmengine is a test-only reference for the differential tests; its heavy extras are not needed.
-if ! "$py" -c 'import mmengine' 2>/dev/null; then
-  pip_q --no-deps mmengine==0.10.7
+install_paramwise dev
+# mmengine is a test-only reference for the differential tests; its heavy dependencies (matplotlib,
+# opencv) are not needed. Its light ones go first, then mmengine alone, without dependencies and
+# without pip's check of them, which would report the heavy ones missing as a resolver error.
+if ! has mmengine; then
   pip_q addict yapf termcolor rich pyyaml numpy packaging regex
+  pip_q --no-deps --no-warn-conflicts mmengine==0.10.7
 fi
 cd "$root"
 "$venv/bin/ruff" check src tests $(ls -d benchmarks 2>/dev/null)

@@ -58,18 +58,21 @@ def test_demo_trains_and_reports_lr_per_group() -> None:
 
 def test_show_json_with_filter_and_cfg_options(tmp_path: Path) -> None:
     result = run("show", DEMO, "--model", "tiny_convnet", "--format", "json", "--filter", "backbone",
-                 "--cfg-options", "optimizer.lr=0.01", "optimizer.betas=(0.8,0.9)")
+                 "--cfg-options", "optim_wrapper.optimizer.lr=0.01", "optim_wrapper.optimizer.betas=(0.8,0.9)",
+                 'optim_wrapper.paramwise_cfg.custom_keys."backbone.0".lr_mult=0.5')
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"optimizer", "base", "params", "groups", "warnings", "frozen", "duplicates"}
+    assert set(data) == {"optimizer", "base", "params", "groups", "warnings", "notes", "frozen", "duplicates"}
     assert data["optimizer"] == "AdamW"
     assert data["base"]["lr"] == 0.01 and data["base"]["betas"] == [0.8, 0.9]  # tuples become lists
     names = [p["name"] for p in data["params"]]
     assert names and all("backbone" in n for n in names)
-    assert [p["lr"] for p in data["params"]] == pytest.approx([0.001] * len(names))
-    assert {p["lr_rule"] for p in data["params"]} == {"custom_keys['backbone']"}
+    # a quoted key with a dot: 'backbone.0' is longer than 'backbone', so it wins for backbone.0.*
+    expected = [0.005 if n.startswith("backbone.0.") else 0.001 for n in names]
+    assert [p["lr"] for p in data["params"]] == pytest.approx(expected)
+    assert {p["lr_rule"] for p in data["params"]} == {"custom_keys['backbone']", "custom_keys['backbone.0']"}
     assert data["params"][0]["shape"] == [16, 3, 3, 3]
-    assert len(data["groups"]) == 4  # the filter narrows the rows, not the groups
+    assert len(data["groups"]) == 5  # the filter narrows the rows, not the groups
     assert sum(g["params"] for g in data["groups"]) == 13
     assert data["warnings"] == [] and data["frozen"] == [] and data["duplicates"] == []
 
@@ -223,7 +226,8 @@ def test_errors_exit_codes_and_traceback(tmp_path: Path, capsys: pytest.CaptureF
     assert "--model-args is not valid JSON" in capsys.readouterr().err
 
     # a key the file does not set may be added below an existing one; a typo there is still caught
-    assert main(["check", DEMO, "-m", "tiny_convnet", "--cfg-options", "optimizer.paramwise_cfg.flat_decay_mul=0"]) == 1
+    assert main(["check", DEMO, "-m", "tiny_convnet", "--cfg-options",
+                 "optim_wrapper.paramwise_cfg.flat_decay_mul=0"]) == 1
     assert "Did you mean 'flat_decay_mult'" in capsys.readouterr().err
 
     with pytest.raises(SystemExit) as info:  # argparse: a usage error

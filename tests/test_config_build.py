@@ -38,3 +38,34 @@ def test_yaml_child_of_python_base_with_overrides(tmp_path) -> None:
     assert plan["0.weight"].hyperparams == {"lr": pytest.approx(0.001), "weight_decay": 0.05}
     assert plan["1.weight"].hyperparams == {"lr": 0.002, "weight_decay": 0.0}
     assert plan["1.weight"].rules["weight_decay"] == "norm_decay_mult"
+
+
+def test_lazy_config_resolves_the_optimizer_class_and_keeps_unimportable_ones_lazy(tmp_path) -> None:
+    """A new-style config: read_base(), imported classes; mmdet is not installed, torch is."""
+    (tmp_path / "_base_").mkdir()
+    (tmp_path / "_base_" / "schedule.py").write_text(
+        "from torch.optim import AdamW\n"
+        "optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type=AdamW, lr=1e-3, weight_decay=0.05),\n"
+        "                     paramwise_cfg=dict(norm_decay_mult=0.0))\n"
+    )
+    (tmp_path / "model.py").write_text(
+        "from mmengine.config import read_base\n"
+        "with read_base():\n"
+        "    from ._base_.schedule import *\n"
+        "from mmdet.models import RetinaNet\n"
+        "model = dict(type=RetinaNet, num_classes={0: 19}[0])\n"
+        "optim_wrapper.update(optimizer=dict(lr=2e-3))\n"
+    )
+    from paramwise import LazyObject, optimizer_config
+
+    cfg = Config.fromfile(tmp_path / "model.py")
+    assert isinstance(cfg.model.type, LazyObject) and cfg.model.type.import_path == "mmdet.models.RetinaNet"
+    assert cfg.model.num_classes == 19
+    found = optimizer_config(cfg)
+    model = nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2))
+    opt = build_optimizer(model, found.optimizer)
+    assert type(opt) is torch.optim.AdamW
+    assert {n: g["weight_decay"] for g in opt.param_groups for n in g["param_names"]}["1.weight"] == 0.0
+    assert opt.param_groups[0]["lr"] == 2e-3
+    with pytest.raises(ImportError, match="mmdet"):
+        cfg.model.type.resolve("model.type")

@@ -118,7 +118,7 @@ def test_check_reports_frozen_parameters_as_a_note_unless_asked(
     spec = "frozen_models:build"
     assert main(["check", cfg, "-m", spec]) == 0
     captured = capsys.readouterr()
-    assert "note: 2 parameters have requires_grad=False" in captured.err
+    assert "note: 2 parameters with requires_grad=False left out" in captured.err
     assert "ok:" in captured.out and "2 parameters" in captured.out and "in 1 group\n" in captured.out
     assert main(["check", cfg, "-m", spec, "--fail-on-frozen"]) == 1
     assert "check failed" in capsys.readouterr().err

@@ -197,3 +197,16 @@ def test_demo_report_folds_in_a_narrow_terminal() -> None:
     out = rich_text(report_table(result), 60)
     assert "…" not in out and all(len(line) <= 60 for line in out.splitlines())
     assert long in "".join(out.split())
+
+
+def test_notes_are_in_every_view() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    model[0].requires_grad_(False)
+    with pytest.warns(paramwise.ParamwiseWarning, match="requires_grad=False"):
+        plan = paramwise.plan_params(model, dict(type="SGD", lr=0.1))
+    assert plan.notes and "requires_grad=False" in plan.notes[0]
+    note = f"note: {plan.notes[0]}"
+    assert note in plan_text(plan)
+    assert "note:" in rich_text(plan_table(plan), 400) and "requires_grad=False" in rich_text(plan_table(plan), 400)
+    assert "<p>note: " in plan_html(plan)
+    assert plan_json(plan)["notes"] == list(plan.notes)

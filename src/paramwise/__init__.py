@@ -43,6 +43,7 @@ _EXPORTS = {
     "ParamEntry": "rules",
     "GroupSpec": "groups",
     "Config": "config",
+    "LazyObject": "config_lazy",
     "ConfigDict": "config",
     "ConfigFileError": "config",
     "ConfigFileNotFoundError": "config",

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError, ParamwiseError, ParamwiseWarning
-from .suggestions import did_you_mean
+from .suggestions import did_you_mean, plural
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main"]
 
@@ -326,7 +326,6 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     subject = f"{args.config} with model {args.model}"
     from .models import ModelSpecError
-    from .render import plural
 
     try:
         loaded = _load_optimizer_cfg(args.config, args.cfg_options)
@@ -349,8 +348,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             for n in plan.notes:
                 print(f"note: {n}", file=sys.stderr)
             total = sum(e.numel for e in plan.entries)
-            print(f"ok: {subject}: {plan.optimizer}, {plural(len(plan.entries), 'parameter')} ({total:,} elements) "
-                  f"in {plural(len(plan.groups), 'group')}")
+            print(f"ok: {subject}: {plan.optimizer}, {plural(len(plan.entries), 'parameter')} "
+                  f"({plural(total, 'element')}) in {plural(len(plan.groups), 'group')}")
             return EXIT_OK
     print(f"check failed: {subject}: {plural(len(problems), 'problem')} ({title})", file=sys.stderr)
     for line in problems:
@@ -386,8 +385,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     table = Table(title=f"{args.what}: {len(rows)} in the {registry.name} registry", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("name", style="bold", no_wrap=True)
-    table.add_column("module", style="dim", no_wrap=True)
+    table.add_column("name", style="bold", overflow="fold")
+    table.add_column("module", style="dim", overflow="fold")
     table.add_column("description")
     for r in rows:
         table.add_row(r["name"], r["module"], r["description"])
@@ -432,7 +431,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     plan, optimizer = _plan_and_build(model, loaded, build=True)
     task = demo.SyntheticTask(shape, classes, seed=args.seed)
     console = _console()
-    what = (f"training {spec} for {args.steps} steps on synthetic data "
+    what = (f"training {spec} for {plural(args.steps, 'step')} on synthetic data "
             f"({classes} classes, inputs {'x'.join(map(str, shape))}, batch {args.batch_size}, seed {args.seed})")
     if console is None:
         print(f"config: {config}\n")

@@ -21,6 +21,16 @@ from .config_formats import (
     dump_problems,
     dumps_python,
 )
+from .config_lazy import LazyObject
+from .config_python import run_python_config, split_python_bases
+from .config_refs import (
+    add_scope,
+    mark_base_refs,
+    resolve_base_refs,
+    scoped_base_path,
+    split_scope,
+    substitute_predefined,
+)
 from .errors import (
     ConfigAttributeError,
     ConfigDependencyError,
@@ -43,8 +53,10 @@ __all__ = [
     "ConfigFileError",
     "ConfigFileNotFoundError",
     "ConfigKeyError",
+    "LazyObject",
     "parse_cfg_options",
     "parse_value",
+    "split_key_path",
 ]
 
 DELETE_KEY = "_delete_"
@@ -68,15 +80,14 @@ def _missing_key_text(key: str, keys: Iterable[str]) -> str:
 class ConfigDict(dict[str, Any]):
     """A dict whose nested dicts are ConfigDicts too, so values read by attribute: ``cfg.optimizer.lr``.
 
-    Keys must be strings. Keys that collide with dict methods (``items``, ``copy``, ...) still work
-    with ``cfg['items']``.
+    String keys read as attributes; other keys (``{0: 19}`` in a .py config) are kept and read with
+    ``cfg[0]``. Keys that collide with dict methods (``items``, ``copy``, ...) still work with
+    ``cfg['items']``.
     """
 
-    def __init__(self, data: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+    def __init__(self, data: Mapping[Any, Any] | None = None, /, **kwargs: Any) -> None:
         super().__init__()
-        items = {**(data or {}), **kwargs}
-        _raise_key_problems(items, title="invalid config")
-        _fill(self, items)
+        _fill(self, {**(data or {}), **kwargs})
 
     def __missing__(self, key: Any) -> Any:
         raise ConfigKeyError(_missing_key_text(str(key), self), key=key)
@@ -104,12 +115,11 @@ class ConfigDict(dict[str, Any]):
             raise ConfigAttributeError(_missing_key_text(name, self))
         del self[name]
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        _raise_key_problems({key: value}, title="invalid config")
+    def __setitem__(self, key: Any, value: Any) -> None:
         dict.__setitem__(self, key, _wrap(value))
 
     def __dir__(self) -> list[str]:
-        return [*super().__dir__(), *(k for k in self if k.isidentifier())]
+        return [*super().__dir__(), *(k for k in self if isinstance(k, str) and k.isidentifier())]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_dict()!r})"
@@ -134,7 +144,7 @@ class ConfigDict(dict[str, Any]):
         return _unwrap(self)
 
 
-def _fill(target: ConfigDict, items: Mapping[str, Any]) -> None:
+def _fill(target: ConfigDict, items: Mapping[Any, Any]) -> None:
     """Store already-checked items in ``target``, wrapping nested dicts."""
     for key, value in items.items():
         dict.__setitem__(target, key, _wrap(value))
@@ -166,28 +176,6 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def _key_problems(value: Any, path: tuple[str, ...] = ()) -> list[Problem]:
-    """Every non-string key in a nested value, with where it is."""
-    problems: list[Problem] = []
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str):
-                problems += _key_problems(item, (*path, key))
-            else:
-                message = f"key {key!r} is a {type(key).__name__}; config keys must be strings (quote it)"
-                problems.append(Problem(path, message))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            problems += _key_problems(item, (*path, str(index)))
-    return problems
-
-
-def _raise_key_problems(value: Any, *, title: str) -> None:
-    problems = _key_problems(value)
-    if problems:
-        raise ConfigError(problems, title=title)
-
-
 # --------------------------------------------------------------------------- Config
 
 
@@ -214,7 +202,11 @@ class Config(ConfigDict):
 
     @classmethod
     def fromfile(cls, path: str | os.PathLike[str]) -> Config:
-        """Load a config file and everything it inherits through ``_base_``."""
+        """Load a config file and everything it inherits through ``_base_`` or ``read_base()`` imports.
+
+        mmengine's file features apply: ``{{_base_.x}}``, ``_base_.x`` in ``.py`` code, predefined
+        variables such as ``{{ fileBasenameNoExtension }}``, ``'pkg::path'`` bases, and lazy imports.
+        """
         path = Path(os.fspath(path))
         return cls(_load_tree(path, ()), filename=path)
 
@@ -289,36 +281,95 @@ def _is_config_value(value: Any) -> bool:
 
 
 def parse_cfg_options(options: Iterable[str] | str) -> dict[str, Any]:
-    """Parse ``--cfg-options`` items ``KEY=VALUE`` into ``{dotted_key: parsed value}``, in order."""
+    """Parse ``--cfg-options`` items ``KEY=VALUE`` into ``{dotted_key: parsed value}``, in order.
+
+    A key segment in quotes may hold dots: ``optimizer.paramwise_cfg.custom_keys."backbone.layer2".lr_mult=0.1``.
+    """
     items = [options] if isinstance(options, str) else list(options)
     parsed: dict[str, Any] = {}
     problems: list[Problem] = []
     for item in items:
-        key, sep, raw = str(item).partition("=")
-        if not sep:
-            problems.append(Problem((str(item),), "expected KEY=VALUE, e.g. optimizer.lr=0.01"))
+        text = str(item)
+        split = _outside_quotes_index(text, "=")
+        if split < 0:  # an unbalanced quote hides every '=': split at the first, and the key check says why
+            split = text.find("=")
+        key, raw = (text[:split], text[split + 1 :]) if split >= 0 else (text, "")
+        if split < 0:
+            problems.append(Problem((text,), "expected KEY=VALUE, e.g. optimizer.lr=0.01"))
         elif not key.strip():
-            problems.append(Problem((str(item),), "the key before '=' is empty; e.g. optimizer.lr=0.01"))
+            problems.append(Problem((text,), "the key before '=' is empty; e.g. optimizer.lr=0.01"))
         else:
+            try:
+                split_key_path(key.strip())
+            except ValueError as exc:
+                problems.append(Problem((text,), str(exc)))
+                continue
             parsed[key.strip()] = parse_value(raw)
     if problems:
         raise ConfigError(problems, title="invalid config override")
     return parsed
 
 
-def _set_dotted(root: dict[str, Any], dotted: str, value: Any, allow_new_keys: bool) -> list[Problem]:
+def _outside_quotes_index(text: str, char: str) -> int:
+    """Index of the first ``char`` not inside '...' or "..." (-1 if none)."""
+    quote = ""
+    for index, current in enumerate(text):
+        if quote:
+            quote = "" if current == quote else quote
+        elif current in "'\"":
+            quote = current
+        elif current == char:
+            return index
+    return -1
+
+
+def split_key_path(dotted: str) -> list[tuple[str, bool]]:
+    """Split ``'a."b.c".d'`` into ``[('a', False), ('b.c', True), ('d', False)]``: (key, was quoted).
+
+    Raises:
+        ValueError: an empty key, an unbalanced quote, or a quote inside an unquoted key.
+    """
+    keys: list[tuple[str, bool]] = []
+    at = 0
+    while True:
+        if at < len(dotted) and dotted[at] in "'\"":
+            quote = dotted[at]
+            end = dotted.find(quote, at + 1)
+            if end < 0:
+                raise ValueError(f"unbalanced {quote} in the key path {dotted!r}; close the quoted key")
+            keys.append((dotted[at + 1 : end], True))
+            at = end + 1
+            if at < len(dotted) and dotted[at] != ".":
+                raise ValueError(f"a quoted key must be followed by '.' or the end, in {dotted!r}")
+        else:
+            end = dotted.find(".", at)
+            end = len(dotted) if end < 0 else end
+            segment = dotted[at:end]
+            if not segment:
+                raise ValueError(f"empty key in the dotted path {dotted!r}; write keys like 'optimizer.lr'")
+            if "'" in segment or '"' in segment:
+                raise ValueError(f'quote inside the key {segment!r} of {dotted!r}; quote the whole key: "..."')
+            keys.append((segment, False))
+            at = end
+        if at >= len(dotted):
+            return keys
+        at += 1  # the '.'
+        if at == len(dotted):
+            raise ValueError(f"empty key in the dotted path {dotted!r}; write keys like 'optimizer.lr'")
+
+
+def _set_dotted(root: dict[Any, Any], dotted: str, value: Any, allow_new_keys: bool) -> list[Problem]:
     """Set ``root[a][b][c] = value`` for ``'a.b.c'``; return what is wrong with the path instead, if anything."""
-    keys = dotted.split(".")
-    if not all(keys):
-        return [Problem((dotted,), "empty key in the dotted path; write keys like 'optimizer.lr'")]
-    key_problems = _key_problems(value, tuple(keys))
-    if key_problems:
-        return key_problems
+    try:
+        segments = split_key_path(dotted)
+    except ValueError as exc:
+        return [Problem((dotted,), str(exc))]
+    keys = [key for key, _ in segments]
     node: Any = root
-    for depth, key in enumerate(keys):
+    for depth, (key, quoted) in enumerate(segments):
         here, last = tuple(keys[: depth + 1]), depth == len(keys) - 1
         if isinstance(node, list):
-            if not (key.isdigit() and int(key) < len(node)):
+            if quoted or not (key.isdigit() and int(key) < len(node)):
                 return [Problem(here, f"not an index of this list of {len(node)} items")]
             if last:
                 node[int(key)] = _wrap(value) if isinstance(root, ConfigDict) else value
@@ -327,40 +378,70 @@ def _set_dotted(root: dict[str, Any], dotted: str, value: Any, allow_new_keys: b
             continue
         if not isinstance(node, dict):
             return [Problem(here[:-1], f"is a {type(node).__name__}, not a section, so it has no key {key!r}")]
-        if key not in node:
+        target: Any = key
+        if key not in node and not quoted and key.lstrip("-").isdigit() and int(key) in node:
+            target = int(key)  # a .py config's {0: 19}: 'labels_map.0' reaches the int key
+        if target not in node:
             if not allow_new_keys:
                 return [Problem(here, _missing_key_text(key, node) + " Pass allow_new_keys=True to add it.")]
             if not last:
-                node[key] = {}
+                node[target] = {}
         if last:
-            node[key] = value
+            node[target] = value
             return []
-        node = node[key]
+        node = node[target]
     return []
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _load_tree(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+def _load_tree(path: Path, chain: tuple[Path, ...]) -> dict[Any, Any]:
     """Load one file merged over everything it inherits: its bases in order, then the file itself on top."""
     chain = (*chain, path)
     names = _chain_names(chain)
-    raw = _read_config_file(path, names)
-    merged: dict[str, Any] = {}
-    for base in _base_paths(raw.pop(BASE_KEY, None), path, names):
-        if any(_same_file(base, seen) for seen in chain):
-            cycle = _chain_names((*chain, base))
-            message = "_base_ makes an inheritance cycle; remove one of the _base_ entries in the chain"
-            raise ConfigFileError(message, filename=str(path), chain=cycle)
-        if not base.is_file():
-            message = (
-                f"_base_ file {os.path.relpath(base, path.parent)!r} not found (looked for {base.resolve()});"
-                " _base_ paths are relative to the file that lists them"
-            )
-            raise ConfigFileNotFoundError(message, filename=str(path), chain=_chain_names((*chain, base)))
-        merged = _merge(merged, _load_tree(base, chain))
+    suffix = _suffix_of(path, names)
+    text = substitute_predefined(_read_text(path, names), path)
+    text, refs = mark_base_refs(text, suffix)
+    try:
+        if suffix == ".py":
+            code, base_value = split_python_bases(path, text)
+        else:
+            raw = _parse_data(path, text, suffix)
+            base_value = raw.pop(BASE_KEY, None)
+        merged: dict[Any, Any] = {}
+        for entry, base in _base_paths(base_value, path, names):
+            loaded = _load_base(base, chain, what=f"_base_ file {entry!r}", line=None)
+            scope, _ = split_scope(entry)
+            merged = _merge(merged, add_scope(loaded, scope) if scope else loaded)
+        if suffix == ".py":
+
+            def import_config(file: Path, line: int | None) -> dict[Any, Any]:
+                return _load_base(file, chain, what=f"read_base() import {file.name!r}", line=line)
+
+            bases = merged if base_value is not None else None
+            raw = run_python_config(path, code, bases=bases, refs=refs, import_config=import_config)
+        raw = resolve_base_refs(raw, refs, merged, path)
+    except ConfigFileError as exc:
+        if not exc.chain:
+            exc.chain = names
+        raise
     return _merge(merged, raw)
+
+
+def _load_base(base: Path, chain: tuple[Path, ...], *, what: str, line: int | None) -> dict[Any, Any]:
+    """Load a file that ``chain[-1]`` inherits or imports, after checking for a cycle and that it exists."""
+    asking = chain[-1]
+    if any(_same_file(base, seen) for seen in chain):
+        message = f"{what} makes an inheritance cycle; remove one of the _base_ entries or imports in the chain"
+        raise ConfigFileError(message, filename=str(asking), line=line, chain=_chain_names((*chain, base)))
+    if not base.is_file():
+        message = (
+            f"{what} not found (looked for {base.resolve()});"
+            " _base_ paths and relative imports are relative to the file that names them"
+        )
+        raise ConfigFileNotFoundError(message, filename=str(asking), line=line, chain=_chain_names((*chain, base)))
+    return _load_tree(base, chain)
 
 
 def _chain_names(chain: Sequence[Path]) -> tuple[str, ...]:
@@ -379,18 +460,23 @@ def _same_file(a: Path, b: Path) -> bool:
     return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
 
 
-def _base_paths(value: Any, path: Path, names: Sequence[str]) -> list[Path]:
-    """The files a ``_base_`` value names, resolved against the folder of the file that names them."""
+def _base_paths(value: Any, path: Path, names: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """The files a ``_base_`` value names: relative to the folder of the file that names them, or
+    ``'pkg::path'`` inside an installed package."""
     if value is None:
         return []
     entries = [value] if isinstance(value, str) else value
     if not isinstance(entries, (list, tuple)) or not all(isinstance(e, str) for e in entries):
         message = f"_base_ must be a path or a list of paths, got {value!r}"
         raise ConfigFileError(message, filename=str(path), chain=names)
-    return [Path(os.path.normpath(path.parent / os.path.expanduser(e))) for e in entries]
+    return [(e, scoped_base_path(e, path, names) if "::" in e else _local_path(path, e)) for e in entries]
 
 
-def _merge(base: dict[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+def _local_path(path: Path, entry: str) -> Path:
+    return Path(os.path.normpath(path.parent / os.path.expanduser(entry)))
+
+
+def _merge(base: dict[Any, Any], child: Mapping[Any, Any]) -> dict[Any, Any]:
     """Merge ``child`` over ``base`` key by key; ``_delete_: True`` replaces, lists replace, not merge."""
     merged = {} if child.get(DELETE_KEY) else dict(base)
     for key, value in child.items():
@@ -423,27 +509,25 @@ def _suffix_of(path: Path, chain: Sequence[str]) -> str:
     return suffix
 
 
-def _read_config_file(path: Path, chain: Sequence[str]) -> dict[str, Any]:
-    """Parse one file (no inheritance) into a dict with string keys."""
-    suffix = _suffix_of(path, chain)
+def _read_text(path: Path, chain: Sequence[str]) -> str:
+    """The text of one config file, or an error naming it."""
     if not path.is_file():
         raise ConfigFileNotFoundError("config file not found", filename=str(path), chain=chain)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         message = f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"
         raise ConfigFileError(message, filename=str(path), chain=chain) from exc
     except OSError as exc:
         raise ConfigFileError(f"cannot read: {exc.strerror}", filename=str(path), chain=chain) from exc
-    try:
-        data = LOADERS[suffix](path, text)
-    except ConfigFileError as exc:
-        exc.chain = tuple(chain)
-        raise
+
+
+def _parse_data(path: Path, text: str, suffix: str) -> dict[Any, Any]:
+    """Parse a YAML/JSON/TOML file (no inheritance) into a dict."""
+    data = LOADERS[suffix](path, text)
     if data is None:  # an empty YAML file
         data = {}
     if not isinstance(data, dict):
         message = f"the top level must be a mapping of names to values, got {type(data).__name__}"
-        raise ConfigFileError(message, filename=str(path), chain=chain)
-    _raise_key_problems(data, title=f"invalid config file {path}")
+        raise ConfigFileError(message, filename=str(path))
     return data

@@ -10,13 +10,13 @@ import json
 import keyword
 import math
 import re
-import traceback
-import types
+import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .config_lazy import LazyObject
 from .errors import ConfigDependencyError, ConfigFileError, Problem
 
 __all__ = ["BASE_KEY", "DUMPERS", "LOADERS", "SCALAR_TYPES", "SUPPORTED_SUFFIXES", "dump_problems", "dumps_python"]
@@ -25,32 +25,7 @@ BASE_KEY = "_base_"
 SUPPORTED_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".toml")
 
 SCALAR_TYPES = (str, int, float, bool, type(None))
-_CODE_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)
-
-
-def _load_python(path: Path, text: str) -> dict[str, Any]:
-    """Run a ``.py`` config and keep its top-level names (not ``_private``, modules, functions, classes)."""
-    try:
-        code = compile(text, str(path), "exec")
-    except SyntaxError as exc:
-        raise ConfigFileError(f"Python syntax error: {exc.msg}", filename=str(path), line=exc.lineno) from exc
-    namespace: dict[str, Any] = {"__file__": str(path), "__name__": "__paramwise_config__"}
-    try:
-        exec(code, namespace)
-    except Exception as exc:
-        message = f"running this Python config raised {type(exc).__name__}: {exc}"
-        raise ConfigFileError(message, filename=str(path), line=_line_in(exc, path)) from exc
-    return {
-        name: value
-        for name, value in namespace.items()
-        if (not name.startswith("_") or name == BASE_KEY) and not isinstance(value, _CODE_TYPES)
-    }
-
-
-def _line_in(exc: BaseException, path: Path) -> int | None:
-    """The last line of ``path`` in the traceback of ``exc``: where the config itself failed."""
-    lines = [frame.lineno for frame in traceback.extract_tb(exc.__traceback__) if frame.filename == str(path)]
-    return lines[-1] if lines else None
+_STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
 
 def _import_yaml(path: Path) -> Any:
@@ -61,11 +36,49 @@ def _import_yaml(path: Path) -> Any:
     return yaml
 
 
+# YAML 1.2 floats that YAML 1.1 (PyYAML) reads as strings: an exponent without a dot, e.g. 1e-3, -2E4
+_YAML12_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+def _yaml_loader(yaml: Any) -> Any:
+    """``yaml.SafeLoader`` plus two checks: a repeated key is an error, and ``1e-3`` reads as a float."""
+
+    class Loader(yaml.SafeLoader):  # type: ignore[name-defined,misc]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<' merges may be overridden on purpose
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                if first != key_node.start_mark.line + 1:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1, first)
+            return super().construct_mapping(node, deep=deep)
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789"))
+    return Loader
+
+
 def _load_yaml(path: Path, text: str) -> Any:
-    """Parse YAML with ``safe_load`` only, so a config can never construct Python objects."""
+    """Parse YAML with a safe loader only, so a config can never construct Python objects."""
     yaml = _import_yaml(path)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_yaml_loader(yaml))  # a SafeLoader subclass: no Python objects
+    except _DuplicateKey as exc:
+        message = (
+            f"duplicate key {exc.key!r} (first at line {exc.first}); YAML would keep only the last one."
+            " Remove or rename one of them"
+        )
+        raise ConfigFileError(message, filename=str(path), line=exc.line) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
@@ -118,8 +131,8 @@ def _load_toml(path: Path, text: str) -> Any:
         raise ConfigFileError(f"invalid TOML: {exc}", filename=str(path), line=line) from exc
 
 
+#: Readers of the data formats; ``.py`` configs are run by :mod:`paramwise.config_python`.
 LOADERS = {
-    ".py": _load_python,
     ".yaml": _load_yaml,
     ".yml": _load_yaml,
     ".json": _load_json,
@@ -130,21 +143,43 @@ LOADERS = {
 # --------------------------------------------------------------------------- dumping
 
 
-def dump_problems(data: Mapping[str, Any], suffix: str) -> list[Problem]:
+_YAML_KEY_TYPES = (str, int, float, bool, type(None))
+
+
+def dump_problems(data: Mapping[Any, Any], suffix: str) -> list[Problem]:
     """Everything in ``data`` that the format of ``suffix`` cannot write and read back."""
     problems = []
     if suffix == ".py":
-        problems += [
-            Problem(
-                (key,),
-                "top-level names starting with '_' are ignored when a .py config is read;"
-                " rename the key or dump to .json/.yaml/.toml",
-            )
-            for key in data
-            if key.startswith("_") and key != BASE_KEY
-        ]
+        for key in data:
+            if not isinstance(key, str):
+                problems.append(Problem((str(key),), "the top-level keys of a .py config are names; use a string"))
+            elif key.startswith("_") and key != BASE_KEY:
+                problems.append(
+                    Problem(
+                        (key,),
+                        "top-level names starting with '_' are ignored when a .py config is read;"
+                        " rename the key or dump to .json/.yaml/.toml",
+                    )
+                )
+    for path, key in _keys(data, ()):
+        problem = _key_problem(key, suffix)
+        if problem:
+            problems.append(Problem(path, problem))
     for path, value in _leaves(data, ()):
-        if type(value) not in SCALAR_TYPES:
+        if isinstance(value, LazyObject):
+            if suffix != ".py":
+                message = (
+                    f"a lazy import ({value.import_path}) cannot be written to a {suffix} file;"
+                    " dump to .py, or name the type with a registered string"
+                )
+                problems.append(Problem(path, message))
+            elif value.module.partition(".")[0] in _STDLIB:
+                message = (
+                    f"a lazy import of the standard library ({value.import_path}) would be imported for real"
+                    " when the .py file is read back"
+                )
+                problems.append(Problem(path, message))
+        elif type(value) not in SCALAR_TYPES:
             problems.append(
                 Problem(
                     path,
@@ -157,11 +192,45 @@ def dump_problems(data: Mapping[str, Any], suffix: str) -> list[Problem]:
     return problems
 
 
+def _key_problem(key: Any, suffix: str) -> str | None:
+    """Why a (non-string) key cannot be written to ``suffix`` and read back equal, or None."""
+    if isinstance(key, str):
+        return None
+    kind = type(key).__name__
+    if suffix == ".py":
+        return None if _python_literal_key(key) else f"key {key!r} is a {kind}, which a .py file cannot write"
+    if suffix in (".yaml", ".yml"):
+        if type(key) in _YAML_KEY_TYPES:
+            return None
+        return f"key {key!r} is a {kind}; YAML keys here are strings, numbers, booleans or null. Dump to .py"
+    return (
+        f"key {key!r} is a {kind}; {suffix[1:].upper()} keys are strings, so it would come back as"
+        f" {str(key)!r}. Dump to .py{' or .yaml' if type(key) in _YAML_KEY_TYPES else ''}"
+    )
+
+
+def _python_literal_key(key: Any) -> bool:
+    if isinstance(key, tuple):
+        return all(_python_literal_key(k) for k in key)
+    return type(key) in SCALAR_TYPES
+
+
+def _keys(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
+    """Every key in a nested config, with the path of the dict that holds it."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield path, key
+            yield from _keys(item, (*path, str(key)))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _keys(item, (*path, str(index)))
+
+
 def _leaves(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], Any]]:
     """Every non-container value in a nested config, with its path."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _leaves(item, (*path, key))
+            yield from _leaves(item, (*path, str(key)))
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             yield from _leaves(item, (*path, str(index)))
@@ -189,6 +258,8 @@ def _dumps_yaml(data: dict[str, Any], path: Path) -> str:
         """safe_dump's dumper, with strings that PyYAML would mangle written double-quoted."""
 
     Dumper.add_representer(str, _represent_yaml_str)
+    # the reader takes 1e-3 as a float, so the writer must quote the string '1e-3'
+    Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789"))
     return yaml.dump(_as_lists(data), Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
@@ -223,54 +294,96 @@ _LINE_LENGTH = 88
 _WRITER_NAMES = frozenset({"dict", "float", "globals"})
 
 
-def dumps_python(data: dict[str, Any]) -> str:
-    """Readable Python source, one ``name = value`` per top-level key, that ``fromfile`` reads back."""
-    lines, late = [], {}
+def dumps_python(data: Mapping[str, Any]) -> str:
+    """Readable Python source, one ``name = value`` per top-level key, that ``fromfile`` reads back.
+
+    Lazy imports are written as import lines at the top and used by name, so they read back as the
+    same LazyObjects.
+    """
+    imports, names = _lazy_imports(data)
+    lines = list(imports)
+    late = {}
     for key, value in data.items():
         if _is_kwarg_name(key) and key not in _WRITER_NAMES:
-            lines.append(f"{key} = {_py_value(value, 0, len(key) + 3)}")
+            lines.append(f"{key} = {_py_value(value, 0, len(key) + 3, names)}")
         else:  # keywords and non-identifiers cannot be assigned to; set them through globals()
             late[key] = value
     if late:
-        lines.append(f"globals().update({_py_value(late, 0, len('globals().update('))})")
+        lines.append(f"globals().update({_py_value(late, 0, len('globals().update('), names)})")
     return "".join(line + "\n" for line in lines)
 
 
-def _is_kwarg_name(key: str) -> bool:
+def _lazy_imports(data: Mapping[str, Any]) -> tuple[list[str], dict[LazyObject, str]]:
+    """Import lines for the LazyObjects in ``data``, and the expression that names each of them."""
+    taken = {k for k in data if isinstance(k, str)} | _WRITER_NAMES
+    bindings: dict[tuple[str, str | None], str] = {}  # (module, first attribute) -> bound name
+    imports: list[str] = []
+    names: dict[LazyObject, str] = {}
+    for _, value in _leaves(dict(data), ()):
+        if not isinstance(value, LazyObject) or value in names:
+            continue
+        first, _, rest = (value.name or "").partition(".")
+        binding = (value.module, first or None)
+        if binding not in bindings:
+            wanted = first or value.module.rpartition(".")[2]
+            alias = wanted if wanted not in taken else f"_lazy_{len(bindings)}_{wanted}"
+            taken.add(alias)
+            bindings[binding] = alias
+            renamed = "" if alias == wanted else f" as {alias}"
+            if first:
+                imports.append(f"from {value.module} import {first}{renamed}")
+            elif "." in value.module or renamed:
+                imports.append(f"import {value.module} as {alias}")
+            else:
+                imports.append(f"import {value.module}")
+        names[value] = bindings[binding] + (f".{rest}" if rest else "")
+    return imports, names
+
+
+def _is_kwarg_name(key: Any) -> bool:
     """True if ``key`` can be written bare (``key=...``): Python NFKC-normalises names, so 'º' reads as 'o'."""
-    return key.isidentifier() and not keyword.iskeyword(key) and unicodedata.normalize("NFKC", key) == key
+    return (
+        isinstance(key, str)
+        and key.isidentifier()
+        and not keyword.iskeyword(key)
+        and unicodedata.normalize("NFKC", key) == key
+    )
 
 
-def _py_value(value: Any, indent: int, column: int) -> str:
+def _py_value(value: Any, indent: int, column: int, names: Mapping[LazyObject, str]) -> str:
     """A value's source starting at ``column``: on one line if it fits, else one item per line (black-ish)."""
-    flat = _py_flat(value)
+    flat = _py_flat(value, names)
     if not isinstance(value, (dict, list, tuple)) or not value or column + len(flat) <= _LINE_LENGTH:
         return flat
-    opening, closing, items = _py_parts(value)
+    opening, closing, items = _py_parts(value, names)
     inner = indent + 4
-    body = [" " * inner + prefix + _py_value(item, inner, inner + len(prefix)) + "," for prefix, item in items]
+    body = [" " * inner + prefix + _py_value(item, inner, inner + len(prefix), names) + "," for prefix, item in items]
     return "\n".join([opening, *body, " " * indent + closing])
 
 
-def _py_parts(value: dict[str, Any] | list[Any] | tuple[Any, ...]) -> tuple[str, str, list[tuple[str, Any]]]:
+def _py_parts(
+    value: dict[Any, Any] | list[Any] | tuple[Any, ...], names: Mapping[LazyObject, str]
+) -> tuple[str, str, list[tuple[str, Any]]]:
     """Opening, closing and (prefix, item) pairs of a container's source."""
     if isinstance(value, dict):
         if all(_is_kwarg_name(k) for k in value):
             return "dict(", ")", [(f"{k}=", v) for k, v in value.items()]
-        return "{", "}", [(f"{k!r}: ", v) for k, v in value.items()]
+        return "{", "}", [(f"{_py_flat(k, names)}: ", v) for k, v in value.items()]
     if isinstance(value, list):
         return "[", "]", [("", v) for v in value]
     return "(", ")", [("", v) for v in value]
 
 
-def _py_flat(value: Any) -> str:
+def _py_flat(value: Any, names: Mapping[LazyObject, str]) -> str:
     """A value's source on one line."""
     if isinstance(value, (dict, list, tuple)):
-        opening, closing, items = _py_parts(value)
-        inner = ", ".join(prefix + _py_flat(item) for prefix, item in items)
+        opening, closing, items = _py_parts(value, names)
+        inner = ", ".join(prefix + _py_flat(item, names) for prefix, item in items)
         if isinstance(value, tuple) and len(value) == 1:
             inner += ","
         return opening + inner + closing
+    if isinstance(value, LazyObject) and value in names:
+        return names[value]
     if type(value) is float and not math.isfinite(value):
         return "float('nan')" if math.isnan(value) else ("-" if value < 0 else "") + "float('inf')"
     return repr(value)  # exact for str/int/float/bool/None; other objects only appear in pretty_text

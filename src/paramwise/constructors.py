@@ -28,7 +28,7 @@ from .paramwise_cfg import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from .plan import Plan
 from .registry import Registry, build_from_cfg, call_target, copy_config
 from .rules import DEFAULT_RULE, ParamEntry, apply_rules, plan_base
-from .suggestions import did_you_mean
+from .suggestions import did_you_mean, plural
 
 __all__ = [
     "CONSTRUCTORS",
@@ -228,7 +228,8 @@ class DefaultOptimizerConstructor:
         lost = [n for n in left_out if n not in set(frozen)]
         found = []
         if lost:
-            found.append(f"{len(lost)} trainable parameters are in no group of {owner} and will not be trained: "
+            found.append(f"{plural(len(lost), 'trainable parameter')} {'is' if len(lost) == 1 else 'are'} in no "
+                         f"group of {owner} and will not be trained: "
                          f"{short_list(lost)}")
         unread = [k for k in self.options.extra if k not in self.paramwise_cfg.read]  # type: ignore[attr-defined]
         for key in unread:
@@ -289,8 +290,9 @@ def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
 def _frozen_notes(frozen: Sequence[str]) -> list[str]:
     if not frozen:
         return []
-    return [f"{len(frozen)} parameters have requires_grad=False and are left out of the optimizer "
-            f"({short_list(list(frozen))}); set paramwise_cfg['frozen']='include' to keep them for later unfreezing"]
+    return [f"{plural(len(frozen), 'parameter')} with requires_grad=False left out of the optimizer "
+            f"({short_list(list(frozen))}); set paramwise_cfg['frozen']='include' to keep frozen parameters "
+            "for later unfreezing"]
 
 
 def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:

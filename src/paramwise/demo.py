@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import ParamwiseError
-from .plan import format_value
+from .render import plural, value_text
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -190,8 +190,8 @@ def _loss_line(result: DemoResult) -> str:
     window = result._window()
     steps = len(result.losses)
     return (
-        f"trained {steps} steps in {result.seconds:.1f} s: loss {result.start_loss:.4f} -> {result.end_loss:.4f} "
-        f"(mean of the first and last {window} step{'s' if window != 1 else ''})"
+        f"trained {plural(steps, 'step')} in {result.seconds:.1f} s: "
+        f"loss {result.start_loss:.4f} -> {result.end_loss:.4f} (mean of the first and last {plural(window, 'step')})"
     )
 
 
@@ -200,8 +200,8 @@ def report_text(result: DemoResult) -> str:
     lines = [_loss_line(result), "lr per group:"]
     for g in result.groups:
         lines.append(
-            f"  group {g['group']}: lr={format_value(g['lr'])} weight_decay={format_value(g['weight_decay'])} "
-            f"({g['params']} params: {_names(g['names'])})"
+            f"  group {g['group']}: lr={value_text(g['lr'])} weight_decay={value_text(g['weight_decay'])} "
+            f"({plural(g['params'], 'param')}: {_names(g['names'])})"
         )
     return "\n".join(lines)
 
@@ -216,9 +216,10 @@ def report_table(result: DemoResult) -> Any:
     table = Table(title="lr per group", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name, justify in (("group", "right"), ("params", "right"), ("lr", "right"),
                           ("weight_decay", "right"), ("parameters", "left")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        # fold rather than cut: on a narrow terminal every name stays readable, on more lines
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for g in result.groups:
-        table.add_row(str(g["group"]), str(g["params"]), format_value(g["lr"]), format_value(g["weight_decay"]),
+        table.add_row(str(g["group"]), str(g["params"]), value_text(g["lr"]), value_text(g["weight_decay"]),
                       _names(g["names"]))
     style = "green" if result.end_loss < result.start_loss else "red"
     return Group(Text(_loss_line(result), style=style), table)

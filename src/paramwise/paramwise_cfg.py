@@ -203,9 +203,10 @@ def _optimizer_class(type_value: Any) -> Any:
     """The class a config's ``type`` names: a registry name, a class, or a lazy import from a config file."""
     if isinstance(type_value, str):
         return OPTIMIZERS.get(type_value)
-    resolve = getattr(type_value, "resolve", None)
-    if callable(resolve) and not isinstance(type_value, type):  # paramwise.config_lazy.LazyObject
-        return resolve()
+    from .config_lazy import LazyObject  # light: no torch, no config machinery
+
+    if isinstance(type_value, LazyObject):  # `from torch.optim import AdamW` in a lazy config
+        return type_value.resolve("optimizer.type")
     return type_value
 
 

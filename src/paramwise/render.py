@@ -3,6 +3,7 @@
 ``rich`` is optional and imported only inside the functions that draw with it, so the core
 library never needs it. Every view can keep only the parameters whose name contains a substring
 and order the rows by rule, by group or in model order (sections for the first two).
+Views for people show numbers to 6 significant digits (``value_text``); JSON and CSV keep them exact.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ import html
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+import numbers
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .plan import Plan, format_value
+from .plan import Plan
 from .rules import DEFAULT_RULE, ParamEntry
+from .suggestions import plural
+
+if TYPE_CHECKING:  # rich stays optional: imported for real only where a table is drawn
+    from rich.console import Console, ConsoleOptions
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
 
 __all__ = [
     "SECTION_CHOICES",
@@ -25,11 +34,35 @@ __all__ = [
     "plan_json",
     "plan_table",
     "plan_text",
+    "plural",
     "rule_text",
     "select_rows",
+    "value_text",
 ]
 
 SECTION_CHOICES = ("none", "rule", "group")
+
+
+def value_text(value: Any) -> str:
+    """A hyperparameter value for people: numbers to 6 significant digits, however they arrive.
+
+    Floats, numpy scalars, tensors and other real numbers are rounded (``0.1 * 0.003`` shows as
+    ``0.0003``), tuples and lists as ``(0.9, 0.999)``, mappings as ``{key: value}``; the rest as ``str``.
+    JSON and CSV do not use this: they keep values exact.
+    """
+    if isinstance(value, (bool, str)) or value is None:
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):  # float, numpy floats, Fraction
+        return f"{float(value):.6g}"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {value_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(value_text(v) for v in value) + ")"
+    if hasattr(value, "tolist") and not isinstance(value, type):  # tensors and numpy arrays
+        return value_text(value.tolist())
+    return str(value)
 
 
 def rule_text(entry: ParamEntry) -> str:
@@ -71,29 +104,69 @@ def _shape(shape: Sequence[int]) -> str:
 
 def _summary(plan: Plan) -> str:
     total = sum(e.numel for e in plan.entries)
-    base = ", ".join(f"{k}={format_value(v)}" for k, v in plan.base.items())
-    groups = len(plan.groups)
+    base = ", ".join(f"{k}={value_text(v)}" for k, v in plan.base.items())
     return (
-        f"{plan.optimizer}({base}): {len(plan.entries)} parameters, {total:,} elements, "
-        f"{groups} group{'s' if groups != 1 else ''}"
+        f"{plan.optimizer}({base}): {plural(len(plan.entries), 'parameter')}, {plural(total, 'element')}, "
+        f"{plural(len(plan.groups), 'group')}"
     )
 
 
 def _filter_note(plan: Plan, shown: int, name_filter: str | None) -> str | None:
     if not name_filter:
         return None
-    return f"{shown} of {len(plan.entries)} parameters contain {name_filter!r}"
+    verb = "contains" if shown == 1 else "contain"
+    return f"{shown} of {plural(len(plan.entries), 'parameter')} {verb} {name_filter!r}"
 
 
 # ----------------------------------------------------------------------------- rich
 
 
+class _FittedTable:
+    """The parameter table, fitted to the console: on one too narrow for it, cells fold and are never cut.
+
+    Left alone, rich narrows the widest columns evenly and ends what does not fit with '…', which cut
+    ``custom_keys['backbone']``, the reason for the values, at 80 columns. When the table is too wide
+    this tightens it (columns one space apart, option headers such as ``weight_decay`` folded to the
+    width of their values) and keeps the rule whole while the name folds, down to a third of the room
+    the two share; only below that does the rule fold too.
+    """
+
+    def __init__(self, make: Callable[[tuple[int, int] | None], Table], name_width: int, rule_width: int) -> None:
+        self.make = make  # (name width, rule width) -> the tight table; None -> the table at ease
+        self.name_width = name_width
+        self.rule_width = rule_width
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.make(None))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Table | Text]:
+        from rich.measure import Measurement
+        from rich.text import Text
+
+        def width(table: Table) -> int:
+            return Measurement.get(console, options.update_width(1_000_000), table).maximum
+
+        table = self.make(None)
+        if width(table) > options.max_width:
+            whole = (self.name_width, self.rule_width)
+            room = sum(whole) - max(0, width(self.make(whole)) - options.max_width)
+            if room >= 2:  # else nothing fits: rich folds every column (still no '…')
+                name = max(room - self.rule_width, min(self.name_width, room // 3), 1)
+                yield self.make((name, room - name))
+                yield Text()  # the tight table has no edge, so no blank line below it
+                return
+        yield table
+
+
 def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = None) -> Any:
-    """A rich renderable of ``plan``: the parameter table, the group table and the warnings.
+    """A rich renderable of ``plan``: the parameter table, the group table, the warnings and the notes.
 
     The result goes straight to ``rich.print`` or ``Console.print``; ``Plan.__rich__`` can return it.
     """
     from rich import box
+    from rich.cells import cell_len
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -103,43 +176,60 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
     sections = select_rows(plan, group_by, name_filter)
     shown = sum(map(len, sections))
 
-    # the summary is a line of its own, not the table's title: titles wrap to the table's width
-    params = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    params.add_column("name", no_wrap=True)
-    params.add_column("shape")
-    params.add_column("numel", justify="right")
-    params.add_column("group", justify="right")
-    for key in keys:
-        params.add_column(key, justify="right")
-    params.add_column("rule")
+    rows: list[tuple[list[Text], bool]] = []  # the cells of a row, and whether it ends a section
     for section in sections:
         for n, i in enumerate(section):
             entry = plan.entries[i]
             values = [
-                Text(format_value(plan.value_of(entry, k)),
+                Text(value_text(plan.value_of(entry, k)),
                      style="bold cyan" if entry.rules.get(k, DEFAULT_RULE) != DEFAULT_RULE else "")
                 for k in keys
             ]
             rule = rule_text(entry)
-            params.add_row(
-                entry.name, _shape(entry.shape), f"{entry.numel:,}", str(groups[i]), *values,
-                Text(rule, style="dim" if rule == DEFAULT_RULE else "magenta"),
-                end_section=n == len(section) - 1,
-            )
+            cells = [Text(entry.name), Text(_shape(entry.shape)), Text(f"{entry.numel:,}"), Text(str(groups[i])),
+                     *values, Text(rule, style="dim" if rule == DEFAULT_RULE else "magenta")]
+            rows.append((cells, n == len(section) - 1))
+
+    def widest(column: int, header: str) -> int:
+        return max([cell_len(header), *(cells[column].cell_len for cells, _ in rows)])
+
+    # tight: an option column as wide as its values or a word of its name (weight_decay: 'weight')
+    option_widths = [max([*(cell_len(part) for part in key.split("_")),
+                          *(cells[4 + c].cell_len for cells, _ in rows)]) for c, key in enumerate(keys)]
+
+    def make(tight: tuple[int, int] | None) -> Table:
+        # no cell is ever cut with '…': where a column is narrower than a cell, the cell folds
+        params = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=tight is not None,
+                       show_edge=tight is None)
+        name_width, rule_width = tight or (None, None)
+        params.add_column("name", overflow="fold", width=name_width)
+        params.add_column("shape", overflow="fold")
+        params.add_column("numel", justify="right", overflow="fold")
+        params.add_column("group", justify="right", overflow="fold")
+        for key, width in zip(keys, option_widths):
+            params.add_column(key, justify="right", overflow="fold", width=width if tight else None)
+        params.add_column("rule", overflow="fold", width=rule_width)
+        for cells, last in rows:
+            params.add_row(*cells, end_section=last)
+        return params
+
+    params = _FittedTable(make, widest(0, "name"), widest(-1, "rule"))
 
     group_table = Table(title="parameter groups", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("group", "params", "numel", *keys):
-        group_table.add_column(name, justify="right")
+        group_table.add_column(name, justify="right", overflow="fold")
     for record, spec in zip(plan.group_records(), plan.groups):
-        cells = [format_value(spec.hyperparams.get(k, plan.base.get(k))) for k in keys]
-        group_table.add_row(str(record["group"]), str(record["params"]), f"{record['numel']:,}", *cells)
+        settings = [value_text(spec.hyperparams.get(k, plan.base.get(k))) for k in keys]
+        group_table.add_row(str(record["group"]), str(record["params"]), f"{record['numel']:,}", *settings)
 
+    # the summary is a line of its own, not the table's title: titles wrap to the table's width
     parts: list[Any] = [Text(_summary(plan), style="bold"), params]
     note = _filter_note(plan, shown, name_filter)
     if note:
         parts.append(Text(note, style="dim"))
     parts.append(group_table)
     parts += [Text(f"warning: {w}", style="yellow") for w in plan.warnings]
+    parts += [Text(f"note: {n}", style="dim") for n in plan.notes]
     return Group(*parts)
 
 
@@ -147,7 +237,7 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
 
 
 def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = None) -> str:
-    """The plan as aligned plain text (``str(plan)``): parameter rows, then groups, then warnings."""
+    """The plan as aligned plain text (``str(plan)``): parameter rows, then groups, warnings and notes."""
     keys = plan.option_keys()
     groups = plan.group_of()
     header = ["name", "shape", "numel", "group", *keys, "rule"]
@@ -157,7 +247,7 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
             rows.append([])  # a blank line between sections
         for i in section:
             entry = plan.entries[i]
-            values = [format_value(plan.value_of(entry, k)) for k in keys]
+            values = [value_text(plan.value_of(entry, k)) for k in keys]
             rows.append([entry.name, _shape(entry.shape), str(entry.numel), str(groups[i]), *values, rule_text(entry)])
     widths = [max(len(r[c]) for r in [header, *rows] if r) for c in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
@@ -166,9 +256,10 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
         lines.append(note)
     lines.append("")
     for g in plan.group_records():
-        hp = ", ".join(f"{k}={format_value(v)}" for k, v in g["hyperparams"].items())
-        lines.append(f"group {g['group']}: {g['params']} params, {g['numel']} elements, {hp}")
+        hp = ", ".join(f"{k}={value_text(v)}" for k, v in g["hyperparams"].items())
+        lines.append(f"group {g['group']}: {plural(g['params'], 'param')}, {plural(g['numel'], 'element')}, {hp}")
     lines += [f"warning: {w}" for w in plan.warnings]
+    lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(lines)
 
 
@@ -180,10 +271,11 @@ def plan_html(plan: Plan) -> str:
     body = []
     for entry, group in zip(plan.entries, plan.group_of()):
         cells = [entry.name, _shape(entry.shape), str(entry.numel), str(group),
-                 *(format_value(plan.value_of(entry, k)) for k in keys), rule_text(entry)]
+                 *(value_text(plan.value_of(entry, k)) for k in keys), rule_text(entry)]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    notes = "".join(f"<p>warning: {html.escape(w)}</p>" for w in plan.warnings)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{notes}"
+    notes = [*(f"warning: {w}" for w in plan.warnings), *(f"note: {n}" for n in plan.notes)]
+    after = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{after}"
 
 
 # ----------------------------------------------------------------------------- JSON and CSV
@@ -216,6 +308,7 @@ def plan_json(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
         "params": [records[i] for i in order],
         "groups": plan.group_records(),
         "warnings": list(plan.warnings),
+        "notes": list(plan.notes),
         "frozen": list(plan.frozen),
         "duplicates": [list(pair) for pair in plan.duplicates],
     })

@@ -1,11 +1,11 @@
-"""Did-you-mean suggestions for misspelt names, shared by every error message."""
+"""Wording shared by every message: did-you-mean suggestions for misspelt names, counted nouns."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["did_you_mean", "format_suggestions", "suggest"]
+__all__ = ["did_you_mean", "format_suggestions", "plural", "suggest"]
 
 
 def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
@@ -30,3 +30,11 @@ def format_suggestions(found: list[str]) -> str:
     if len(found) == 1:
         return f" Did you mean {found[0]!r}?"
     return " Did you mean " + ", ".join(repr(f) for f in found[:-1]) + f" or {found[-1]!r}?"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless ``count`` is one: ``plural(1, 'group')`` is ``'1 group'``.
+
+    ``many`` is the plural form where adding an ``s`` is wrong; counts get thousands separators.
+    """
+    return f"{count:,} {word if count == 1 else many or word + 's'}"

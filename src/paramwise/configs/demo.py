@@ -1,17 +1,13 @@
-# The config `paramwise demo` runs (and a starting point for your own): AdamW where the
-# pretrained-style backbone learns ten times slower, the head twice as fast, and norm layers,
-# biases and depthwise convs get no weight decay.
+# The config `paramwise demo` runs (and a starting point for your own), written as OpenMMLab
+# configs are: it inherits the schedule through _base_, and its own optim_wrapper merges into the
+# base's. The pretrained-style backbone learns ten times slower, the head twice as fast.
 #
 # Rule order (mmengine's): the first matching custom key decides a parameter, so backbone norms
 # and biases keep the backbone's decay; the multipliers apply to everything no custom key matched.
-optimizer = dict(
-    type="AdamW",
-    lr=3e-3,
-    weight_decay=0.05,
+_base_ = ["_base_/schedule.py"]
+
+optim_wrapper = dict(
     paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        bias_decay_mult=0.0,
-        dwconv_decay_mult=0.0,
         custom_keys={
             "backbone": dict(lr_mult=0.1),
             "head": dict(lr_mult=2.0),
