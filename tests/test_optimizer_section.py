@@ -139,3 +139,31 @@ def test_check_names_a_norm_decay_mult_shadowed_by_custom_keys(
     assert ("optim_wrapper -> paramwise_cfg -> norm_decay_mult: decides no parameter: every parameter it applies "
             "to") in err
     assert "custom_keys['backbone'], custom_keys['neck']" in err
+
+
+def test_mmpretrain_style_simsiam_config_with_fix_lr_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mmpretrain's SimSiam configs: a schedule base, lr from {{_base_}}-style reuse, fix_lr for a hook."""
+    (tmp_path / "_base_").mkdir()
+    write(tmp_path / "_base_", "sgd_coslr.py", """\
+        optimizer = dict(type='SGD', lr=0.05, weight_decay=1e-4, momentum=0.9)
+        optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
+        """)
+    path = write(tmp_path, "simsiam.py", """\
+        _base_ = ['_base_/sgd_coslr.py']
+        lr = _base_.optimizer.lr * 2
+        optim_wrapper = dict(
+            optimizer=dict(lr=lr),
+            paramwise_cfg=dict(custom_keys={'head': dict(fix_lr=True)}))
+        custom_hooks = [dict(type='SimSiamHook', fix_pred_lr=True, lr=lr)]
+        """)
+    assert main(["check", path, "-m", "tiny_convnet", "--allow-warnings"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: optimizer: is not used" in err  # the base's top-level SGD now differs from optim_wrapper's
+    assert main(["show", path, "-m", "tiny_convnet", "-f", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["base"]["lr"] == 0.1
+    heads = [p for p in data["params"] if p["name"].startswith("head")]
+    assert heads and all(p["fix_lr"] is True and p["fix_lr_rule"] == "custom_keys['head']" for p in heads)
+    assert {g["hyperparams"].get("fix_lr") for g in data["groups"]} == {True, None}
