@@ -95,6 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fail when the model has frozen parameters (by default they are reported as a note)")
     check.set_defaults(handler=_cmd_check)
 
+    state = sub.add_parser("state", parents=[common],
+                           help="show a checkpoint's optimizer state, and what loading it under a config would change",
+                           description="Show the optimizer state in a checkpoint: its groups, parameter names and "
+                                       "hyperparameters. With --config and --model, also what loading it into the "
+                                       "optimizer that config builds would do: parameters matched by name, missing "
+                                       "or unexpected, and hyperparameters where the config differs.")
+    state.add_argument("checkpoint", metavar="CHECKPOINT",
+                       help="a file saved with torch.save: an optimizer state_dict, or a checkpoint holding one")
+    state.add_argument("--key", metavar="PATH",
+                       help="where the optimizer state is in the checkpoint (default: found by itself, e.g. "
+                            "'optimizer'); dotted for nested ones, e.g. optimizer.generator")
+    state.add_argument("--trust", action="store_true",
+                       help="unpickle the whole file (needed for checkpoints holding Python objects; "
+                            "only for files you trust)")
+    state.add_argument("--config", metavar="PATH", help="the config to load the state under (with --model)")
+    state.add_argument("--model", "-m", metavar="SPEC", help=model_help)
+    state.add_argument("--model-args", metavar="JSON", help="keyword arguments for the model, a JSON object")
+    state.add_argument("--cfg-options", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                       help="override config values")
+    state.add_argument("--saved-with", metavar="PATH",
+                       help="for a checkpoint without parameter names (plain torch, mmcv/mmengine): the config "
+                            "it was saved with, which decides its parameter order (default: --config)")
+    state.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format")
+    state.set_defaults(handler=_cmd_state)
+
     lister = sub.add_parser("list", parents=[common],
                             help="list registered optimizers, constructors, schedulers, models",
                             description="List what a registry holds, with the source module and a description.")
@@ -357,6 +382,51 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS
 
 
+def _cmd_state(args: argparse.Namespace) -> int:
+    from . import checkpoint as ck
+
+    if bool(args.config) != bool(args.model):
+        raise UsageError("--config and --model go together: the optimizer to load into is built from both")
+    saved, where = ck.find_optimizer_state(ck.read_checkpoint(args.checkpoint, trust=args.trust), args.key)
+    groups = ck.describe_state(saved)
+    report = None
+    if args.config:
+        loaded = _load_optimizer_cfg(args.config, args.cfg_options)
+        model = _load_model(args.model, args.model_args)
+        _, optimizer = _plan_and_build(model, loaded, build=True)
+        if any(g["names"] is None for g in groups):
+            old_cfg = _load_optimizer_cfg(args.saved_with, []).optimizer if args.saved_with else loaded.optimizer
+            saved = _quietly(ck.name_optimizer_state, saved, model, old_cfg)
+        report = ck.map_state_by_name(optimizer, saved)[1]
+    if args.format == "json":
+        from .render import json_safe
+
+        data: dict[str, Any] = {"key": where, "groups": groups}
+        if report is not None:
+            data["load"] = dataclasses.asdict(report)
+        print(json.dumps(json_safe(data), indent=2))
+        return EXIT_OK
+    from .render import value_text
+
+    total = sum(g["params"] for g in groups)
+    print(f"{args.checkpoint}{f' [{where}]' if where else ''}: {plural(len(groups), 'group')}, "
+          f"{plural(total, 'parameter')}, {sum(g['with_state'] for g in groups):,} with state")
+    for g in groups:
+        values = ", ".join(f"{k}={value_text(v)}" for k, v in g["hyperparams"].items())
+        names = g["names"]
+        shown = ("unnamed" if names is None else ", ".join(names[:4]) + (f", ... ({len(names)} in all)"
+                                                                          if len(names) > 4 else ""))
+        print(f"  group {g['group']}: {plural(g['params'], 'param')} ({shown}); {values}")
+    if any(g["names"] is None for g in groups) and report is None:
+        print("note: the groups have no parameter names (plain torch, mmcv/mmengine); give --config and --model "
+              "to name them by the config they were saved with", file=sys.stderr)
+    if report is not None:
+        print(f"\nloading it under {args.config} with model {args.model}:")
+        for line in report.lines() or [str(report)]:
+            print(f"  - {line}")
+    return EXIT_OK
+
+
 def _describe(obj: Any) -> str:
     doc = (getattr(obj, "__doc__", None) or "").strip()
     return doc.splitlines()[0].strip() if doc else ""
@@ -439,10 +509,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"\n{what}")
         result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size)
         print(demo.report_text(result))
+        print(demo.resume_line(model, optimizer, loaded.optimizer))
     else:
         console.print(f"config: {config}", highlight=False)
         _print_rich(console, render.plan_table(plan))
         console.print(what, highlight=False)
         result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, console)
         _print_rich(console, demo.report_table(result))
+        console.print(demo.resume_line(model, optimizer, loaded.optimizer), highlight=False)
     return EXIT_OK

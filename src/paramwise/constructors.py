@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .checkpoint import enable_state_by_name
 from .diagnostics import idle_entries, short_list
 from .errors import ConfigError, ParamwiseWarning, Problem, SharedParameterError
 from .groups import group_entries, torch_param_groups
@@ -249,7 +250,8 @@ class DefaultOptimizerConstructor:
         check_optimizer_constraints(self.spec, plan.entries)
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
-        return call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        return enable_state_by_name(optimizer)  # load_state_dict matches saved state by parameter name
 
     def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
         return self.build(self.plan(model))

@@ -223,3 +223,31 @@ def report_table(result: DemoResult) -> Any:
                       _names(g["names"]))
     style = "green" if result.end_loss < result.start_loss else "red"
     return Group(Text(_loss_line(result), style=style), table)
+
+
+def resume_line(model: nn.Module, optimizer: torch.optim.Optimizer, optimizer_cfg: Mapping[str, Any]) -> str:
+    """Save the trained optimizer's state, rebuild it with another grouping, load by name, and say how it went.
+
+    The rebuilt optimizer has one group per parameter (mmengine's layout), so torch's positional load
+    could not even start; paramwise moves each parameter's state by its name.
+    """
+    from .checkpoint import load_optimizer_state
+    from .constructors import build_optimizer
+    from .suggestions import plural
+
+    saved = optimizer.state_dict()
+    pw = dict(optimizer_cfg.get("paramwise_cfg") or {}, group_by="param")
+    rebuilt = build_optimizer(model, {**optimizer_cfg, "paramwise_cfg": pw})
+    report = load_optimizer_state(rebuilt, saved)
+    old = {n: p for g in optimizer.param_groups for n, p in zip(g["param_names"], g["params"])}
+    new = {n: p for g in rebuilt.param_groups for n, p in zip(g["param_names"], g["params"])}
+    same = sum(
+        1 for n in new if n in old and all(
+            torch.equal(torch.as_tensor(v), torch.as_tensor(rebuilt.state[new[n]][k]))
+            for k, v in optimizer.state[old[n]].items()
+        )
+    )
+    verdict = "no hyperparameter differs" if report.clean else "; ".join(report.lines())
+    return (f"resume: saved the optimizer state ({plural(len(optimizer.param_groups), 'group')}), rebuilt it with "
+            f"one group per parameter ({plural(len(rebuilt.param_groups), 'group')}) and loaded it by parameter "
+            f"name: {same} of {plural(len(new), 'parameter')} got their own state back; {verdict}")

@@ -30,6 +30,7 @@ __all__ = [
     "ParamwiseWarning",
     "Problem",
     "SharedParameterError",
+    "StateLoadError",
 ]
 
 
@@ -174,6 +175,10 @@ class SharedParameterError(ParamwiseError, ValueError):
         super().__init__(message)
         self.first = first
         self.second = second
+
+
+class StateLoadError(ParamwiseError, ValueError):
+    """Optimizer state cannot be loaded by name: no names, counts or shapes that do not fit, strict misses."""
 
 
 class ParamwiseWarning(UserWarning):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # rich stays optional: imported for real only where a table i
     from rich.text import Text
 
 __all__ = [
+    "json_safe",
     "SECTION_CHOICES",
     "plan_csv",
     "plan_html",
@@ -281,18 +282,18 @@ def plan_html(plan: Plan) -> str:
 # ----------------------------------------------------------------------------- JSON and CSV
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Plain JSON values: tuples become lists, tensors lists, non-finite floats the strings 'inf'/'nan'."""
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if hasattr(value, "tolist"):  # tensors and numpy values
-        return _json_safe(value.tolist())
+        return json_safe(value.tolist())
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
     return repr(value)
@@ -302,7 +303,7 @@ def plan_json(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
     """The documented JSON form of ``plan`` (see docs/cli.md); ``params`` holds only the selected rows."""
     records = plan.to_records()
     order = [i for section in select_rows(plan, group_by, name_filter) for i in section]
-    return _json_safe({
+    return json_safe({
         "optimizer": plan.optimizer,
         "base": dict(plan.base),
         "params": [records[i] for i in order],
@@ -318,7 +319,7 @@ def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple, Mapping)):
-        return json.dumps(_json_safe(value))
+        return json.dumps(json_safe(value))
     return str(value)
 
 
