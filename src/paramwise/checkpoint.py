@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .errors import ParamwiseWarning, StateLoadError
-from .plan import format_value
+from .suggestions import format_value
 
 __all__ = [
     "StateLoadError",

@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from types import FrameType, MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -28,7 +28,7 @@ from .parameters import iter_module_sites, unwrap_model
 from .paramwise_cfg import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from .plan import Plan
 from .registry import Registry, build_from_cfg, call_target, copy_config
-from .rules import DEFAULT_RULE, ParamEntry, apply_rules, plan_base
+from .rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, plan_base
 from .suggestions import did_you_mean, plural
 
 __all__ = [
@@ -103,8 +103,16 @@ class DefaultOptimizerConstructor:
             frozen, strict, group_by, group_flags); see the README for each.
     """
 
+    #: paramwise_cfg keys a subclass reads and checks itself (e.g. a layer-decay constructor's ``num_layers``)
+    own_keys: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, optimizer_cfg: Mapping[str, Any], paramwise_cfg: Mapping[str, Any] | None = None) -> None:
-        self.spec, self.options = resolve_config(optimizer_cfg, paramwise_cfg, allow_extra=self._custom_add_params())
+        own = {k: v for k, v in (paramwise_cfg or {}).items() if k in self.own_keys} if isinstance(
+            paramwise_cfg, Mapping) else {}
+        rest = {k: v for k, v in paramwise_cfg.items() if k not in own} if isinstance(
+            paramwise_cfg, Mapping) else paramwise_cfg
+        self.spec, self.options = resolve_config(optimizer_cfg, rest, allow_extra=self._custom_add_params())
+        self.own_options: dict[str, Any] = copy_config(own)
         self.optimizer_cfg: dict[str, Any] = copy_config(optimizer_cfg)
         self.paramwise_cfg: dict[str, Any] = _ReadTracker(copy_config(paramwise_cfg or {}))
         self.base_lr = self.spec.base_lr
@@ -115,6 +123,10 @@ class DefaultOptimizerConstructor:
     @classmethod
     def _custom_add_params(cls) -> bool:
         return cls.add_params is not DefaultOptimizerConstructor.add_params
+
+    def extra_rules(self, model: nn.Module) -> tuple[Any, ...]:
+        """Rules a subclass adds after the built-in ones (the ``param`` stage); none by default."""
+        return ()
 
     # ------------------------------------------------------------------ mmengine's hook
     def add_params(
@@ -148,7 +160,7 @@ class DefaultOptimizerConstructor:
         """Resolve every parameter's hyperparameters and group them, without building anything."""
         if self._custom_add_params():
             return self._plan_from_add_params(model)
-        outcome = apply_rules(model, self.spec, self.options)
+        outcome = apply_rules(model, self.spec, self.options, extra_rules=self.extra_rules(model))
         idle = idle_entries(outcome, self.options, model)
         if idle.unmatched and self.options.strict:
             title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
@@ -206,8 +218,8 @@ class DefaultOptimizerConstructor:
             tensors = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
             own = {k: v for k, v in group.items() if k != "params"}
             hyper = MappingProxyType({**base, **own})
-            rules = MappingProxyType({k: owner if own.get(k, base.get(k)) != base.get(k) or k not in base
-                                      else DEFAULT_RULE for k in hyper})
+            factors = MappingProxyType({k: _set_by(k, base, v, owner) for k, v in hyper.items()})
+            rules = MappingProxyType({k: owner if len(f) > 1 else DEFAULT_RULE for k, f in factors.items()})
             for param in tensors:
                 name = names.get(id(param))
                 if name is None:
@@ -221,7 +233,7 @@ class DefaultOptimizerConstructor:
                 if decided is not None and dict(decided.hyperparams) == dict(hyper):
                     entries.append(decided)  # as the default rules decided it: keep their reasons
                 else:
-                    entries.append(ParamEntry(name, param, param.requires_grad, hyper, rules))
+                    entries.append(ParamEntry(name, param, param.requires_grad, hyper, rules, factors))
         if problems:
             raise ConfigError(problems, title=f"{owner} returned groups paramwise cannot use")
         left_out = [n for i, n in names.items() if i not in seen]
@@ -282,6 +294,21 @@ class DefaultOptimWrapperConstructor(DefaultOptimizerConstructor):
                                        "is given twice (in optim_wrapper_cfg and as paramwise_cfg=); keep one")])
         self.optim_wrapper_cfg = wrapper
         super().__init__(optimizer_cfg, paramwise_cfg if paramwise_cfg is not None else inner)
+
+
+def _set_by(key: str, base: Mapping[str, Any], value: Any, owner: str) -> tuple[Factor, ...]:
+    """The factors of a value a custom ``add_params`` chose: the base, then what it set (if it differs)."""
+    if key in base and _same_value(base[key], value):
+        return (Factor(key, "base", value, DEFAULT_RULE),)
+    start = (Factor(key, "base", base[key], DEFAULT_RULE),) if key in base else ()
+    return (*start, Factor(key, "set", value, owner))
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # tensors and other values without a plain truth value
+        return a is b
 
 
 def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:

@@ -13,13 +13,14 @@ from typing import Any
 
 from .errors import ConfigError, NotRegisteredError, Problem, UsageTypeError
 from .optimizers import OPTIMIZERS, optimizer_arguments, optimizer_default
-from .registry import copy_config
+from .registry import Registry, copy_config
 from .suggestions import did_you_mean
 
 __all__ = [
     "DECAY_MULTS",
     "LR_MULTS",
     "PARAMWISE_KEYS",
+    "PARAM_RULE_OPTIONS",
     "GROUP_FLAGS",
     "CustomKey",
     "OptimizerSpec",
@@ -37,11 +38,16 @@ GROUP_FLAGS: dict[str, str] = {
     "lr_scale": "timm's schedulers multiply this group's lr by it",
 }
 
+#: ``paramwise_cfg`` options that add a ``param``-stage rule (layer decay, width scaling, tags). Each
+#: entry is a function ``(value, paramwise_cfg, spec, path, problems) -> rule or None`` registered under
+#: its option's name; the modules that define them are imported on the first lookup.
+PARAM_RULE_OPTIONS = Registry("paramwise_cfg rule option", locations=())
+
 LR_MULTS = ("bias_lr_mult", "dcn_offset_lr_mult")
 DECAY_MULTS = ("norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult", "flat_decay_mult")
 PARAMWISE_KEYS = frozenset(
     {*LR_MULTS, *DECAY_MULTS, "custom_keys", "bypass_duplicate", "norm_types", "frozen", "strict", "group_by",
-     "group_flags"}
+     "group_flags", "force_default_settings", "compose"}
 )
 FROZEN_CHOICES = ("exclude", "include")
 GROUP_BY_CHOICES = ("hyperparams", "param")
@@ -84,7 +90,10 @@ class ParamwiseOptions:
     strict: bool = False
     group_by: str = "hyperparams"
     group_flags: frozenset[str] = frozenset()  # declared in this paramwise_cfg (GROUP_FLAGS hold the rest)
+    force_default_settings: bool = False  # mmsegmentation: built-in rules replace a custom key's values
+    compose: bool = False  # paramwise: built-in rules multiply a custom key's values
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys a custom constructor reads itself
+    param_rules: tuple[Any, ...] = ()  # rules of the param stage, from PARAM_RULE_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -285,6 +294,12 @@ def _resolve_flags(pw: dict[str, Any], problems: list[Problem]) -> frozenset[str
     return frozenset(GROUP_FLAGS) | frozenset(declared)
 
 
+def _param_rule_options(pw: Mapping[Any, Any]) -> dict[str, Any]:
+    """The param-stage options ``pw`` sets, in sorted order (their factors commute; the order is for display)."""
+    return {key: PARAM_RULE_OPTIONS.get(key) for key in sorted(k for k in pw if isinstance(k, str))
+            if key not in PARAMWISE_KEYS and key in PARAM_RULE_OPTIONS}
+
+
 def _resolve_paramwise(
     raw: Any, spec: OptimizerSpec | None, problems: list[Problem], allow_extra: bool = False
 ) -> ParamwiseOptions:
@@ -296,8 +311,9 @@ def _resolve_paramwise(
     pw = {k: v for k, v in raw.items() if v is not None}  # None means unset, for every key
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    rule_options = _param_rule_options(pw)
     for key in list(pw):
-        if key in PARAMWISE_KEYS:
+        if key in PARAMWISE_KEYS or key in rule_options:
             continue
         if allow_extra and isinstance(key, str):
             extra[key] = pw[key]  # a custom constructor's own option: it reads it itself
@@ -307,7 +323,8 @@ def _resolve_paramwise(
         elif spec is not None and key in spec.named:
             hint = f"; it is an argument of {spec.type_name}: put it in the optimizer config, beside 'type'"
         else:
-            hint = "." + (did_you_mean(str(key), PARAMWISE_KEYS) or f" Known keys: {', '.join(sorted(PARAMWISE_KEYS))}")
+            known = sorted({*PARAMWISE_KEYS, *PARAM_RULE_OPTIONS.names()})
+            hint = "." + (did_you_mean(str(key), known) or f" Known keys: {', '.join(known)}")
         problems.append(Problem((*_PW, str(key)), f"is not a paramwise_cfg option{hint}"))
     for key in (*LR_MULTS, *DECAY_MULTS):
         if pw.get(key) is not None:
@@ -319,7 +336,7 @@ def _resolve_paramwise(
     values["group_flags"] = flags - frozenset(GROUP_FLAGS)
     if "custom_keys" in pw:
         values["custom_keys"] = _resolve_custom_keys(pw["custom_keys"], spec, flags, problems)
-    for key in ("bypass_duplicate", "strict"):
+    for key in ("bypass_duplicate", "strict", "force_default_settings", "compose"):
         if key in pw:
             if not isinstance(pw[key], bool):
                 problems.append(Problem((*_PW, key), f"must be True or False, got {pw[key]!r}"))
@@ -336,7 +353,12 @@ def _resolve_paramwise(
             problems.append(Problem((*_PW, "norm_types"), "must be a list of norm classes or class names"))
         else:
             values["norm_types"] = tuple(norm_types)
+    if values.get("force_default_settings") and values.get("compose"):
+        problems.append(Problem((*_PW, "compose"), "and force_default_settings both say how built-in rules meet "
+                                                   "custom keys (multiply, or replace as mmsegmentation); keep one"))
     values["extra"] = extra
+    rules = [handler(pw[key], pw, spec, (*_PW, key), problems) for key, handler in rule_options.items()]
+    values["param_rules"] = tuple(r for r in rules if r is not None)
     return ParamwiseOptions(**{k: v for k, v in values.items() if v is not None})
 
 

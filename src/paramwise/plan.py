@@ -12,17 +12,9 @@ from typing import Any
 
 from .groups import GroupSpec
 from .rules import DEFAULT_RULE, ParamEntry
+from .suggestions import format_value
 
 __all__ = ["Plan", "format_value"]
-
-
-def format_value(value: Any) -> str:
-    """A short, stable text form for a hyperparameter value (floats as ``%g``)."""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, tuple)):
-        return "(" + ", ".join(format_value(v) for v in value) + ")"
-    return str(value)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
-__all__ = ["did_you_mean", "format_suggestions", "plural", "suggest"]
+__all__ = ["did_you_mean", "format_suggestions", "format_value", "plural", "suggest"]
 
 
 def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
@@ -38,3 +39,12 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     ``many`` is the plural form where adding an ``s`` is wrong; counts get thousands separators.
     """
     return f"{count:,} {word if count == 1 else many or word + 's'}"
+
+
+def format_value(value: Any) -> str:
+    """A short, stable text form for a hyperparameter value (floats as ``%g``)."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(format_value(v) for v in value) + ")"
+    return str(value)
