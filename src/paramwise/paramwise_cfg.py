@@ -41,7 +41,10 @@ GROUP_FLAGS: dict[str, str] = {
 #: ``paramwise_cfg`` options that add a ``param``-stage rule (layer decay, width scaling, tags). Each
 #: entry is a function ``(value, paramwise_cfg, spec, path, problems) -> rule or None`` registered under
 #: its option's name; the modules that define them are imported on the first lookup.
-PARAM_RULE_OPTIONS = Registry("paramwise_cfg rule option", locations=())
+PARAM_RULE_OPTIONS = Registry(
+    "paramwise_cfg rule option",
+    locations=("paramwise.layer_decay", "paramwise.width_scaling", "paramwise.no_decay"),
+)
 
 LR_MULTS = ("bias_lr_mult", "dcn_offset_lr_mult")
 DECAY_MULTS = ("norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult", "flat_decay_mult")

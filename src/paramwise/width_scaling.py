@@ -1,0 +1,3 @@
+"""width_scaling rules (param stage); see rules.py for the rule interface."""
+
+from __future__ import annotations
