@@ -116,7 +116,7 @@ def test_bias_lr_mult_and_flat_and_dwconv() -> None:
 def test_frozen_left_out_with_one_warning_or_included() -> None:
     model = Net()
     model.backbone.requires_grad_(False)
-    with pytest.warns(ParamwiseWarning, match="6 parameters with requires_grad=False left out") as rec:
+    with pytest.warns(ParamwiseWarning, match="model: has 6 parameters with requires_grad=False, left out") as rec:
         opt = build_optimizer(model, dict(type="SGD", lr=0.1))
     assert len([w for w in rec if "requires_grad" in str(w.message)]) == 1
     assert sorted(groups_by_name(opt)) == ["head.bias", "head.weight", "scale"]
@@ -387,7 +387,7 @@ def test_frozen_tied_parameter_is_left_out_not_an_error() -> None:
         opt = build_optimizer(model, dict(type="SGD", lr=0.1))
     assert [str(w.message) for w in rec if "shared" in str(w.message)] == []
     message = str(rec[0].message)
-    assert "1 parameter with requires_grad=False left out" in message and "'0.weight'" in message
+    assert "has 1 parameter with requires_grad=False, left out" in message and "'0.weight'" in message
     assert sorted(groups_by_name(opt)) == ["0.bias", "1.bias"]
 
 

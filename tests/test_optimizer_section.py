@@ -78,7 +78,6 @@ def test_locate_moves_problem_paths_into_the_optim_wrapper() -> None:
     found = optimizer_config(MMSEG_BOTH)
     assert found.locate(("optimizer", "lr")) == ("optim_wrapper", "optimizer", "lr")
     assert found.locate(("optimizer", "paramwise_cfg", "x")) == ("optim_wrapper", "paramwise_cfg", "x")
-    assert found.locate_text("optimizer -> betas: bad") == "optim_wrapper -> optimizer -> betas: bad"
     assert optimizer_config(dict(optimizer=dict(type="SGD"))).locate(("optimizer", "lr")) == ("optimizer", "lr")
 
 
@@ -118,7 +117,7 @@ def test_check_reports_frozen_parameters_as_a_note_unless_asked(
     spec = "frozen_models:build"
     assert main(["check", cfg, "-m", spec]) == 0
     captured = capsys.readouterr()
-    assert "note: 2 parameters with requires_grad=False left out" in captured.err
+    assert "note: model: has 2 parameters with requires_grad=False, left out" in captured.err
     assert "ok:" in captured.out and "2 parameters" in captured.out and "in 1 group\n" in captured.out
     assert main(["check", cfg, "-m", spec, "--fail-on-frozen"]) == 1
     assert "check failed" in capsys.readouterr().err

@@ -204,9 +204,9 @@ def test_notes_are_in_every_view() -> None:
     model[0].requires_grad_(False)
     with pytest.warns(paramwise.ParamwiseWarning, match="requires_grad=False"):
         plan = paramwise.plan_params(model, dict(type="SGD", lr=0.1))
-    assert plan.notes and "requires_grad=False" in plan.notes[0]
+    assert plan.notes and "requires_grad=False" in str(plan.notes[0])
     note = f"note: {plan.notes[0]}"
     assert note in plan_text(plan)
     assert "note:" in rich_text(plan_table(plan), 400) and "requires_grad=False" in rich_text(plan_table(plan), 400)
     assert "<p>note: " in plan_html(plan)
-    assert plan_json(plan)["notes"] == list(plan.notes)
+    assert plan_json(plan)["notes"] == [str(n) for n in plan.notes]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, ParamwiseError, ParamwiseWarning
+from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem
 from .suggestions import did_you_mean, plural
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main"]
@@ -273,12 +273,12 @@ def _plan_and_build(model: Any, loaded: Any, *, build: bool) -> tuple[Any, Any]:
     except ConfigError as e:
         problems = [dataclasses.replace(p, path=loaded.locate(p.path)) for p in e.problems]
         raise ConfigError(problems, title=e.title) from e
-    found = tuple(str(p) for p in loaded.warnings) + tuple(loaded.locate_text(w) for w in plan.warnings)
-    notes = tuple(loaded.locate_text(n) for n in plan.notes)
+    found = (*loaded.warnings, *(dataclasses.replace(w, path=loaded.locate(w.path)) for w in plan.warnings))
+    notes = tuple(dataclasses.replace(n, path=loaded.locate(n.path)) for n in plan.notes)
     wrapper_keys = sorted(k for k in loaded.wrapper if k != "type")
     if wrapper_keys:
-        notes += (f"optim_wrapper keys that configure the training-loop wrapper, not the optimizer: "
-                  f"{', '.join(wrapper_keys)}",)
+        notes += (Problem(("optim_wrapper",), "keys that configure the training-loop wrapper, not the optimizer: "
+                                              f"{', '.join(wrapper_keys)}"),)
     plan = dataclasses.replace(plan, warnings=found, notes=notes)
     return plan, optimizer
 

@@ -166,22 +166,23 @@ class DefaultOptimizerConstructor:
             title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
             raise ConfigError(idle.unmatched, title=title)
         notes = _frozen_notes(outcome.frozen)
-        found = [str(p) for p in (*idle.unmatched, *idle.shadowed)]
+        found = [*idle.unmatched, *idle.shadowed]
         if outcome.duplicates:
             pairs = [f"{skipped} (= {kept})" for skipped, kept in outcome.duplicates]
-            found.insert(0, f"shared parameters optimized once, under their first name: {short_list(pairs)}")
+            found.insert(0, Problem(("model",), "has shared parameters, optimized once under their first name: "
+                                                f"{short_list(pairs)}"))
         return self._finish(outcome.entries, found, notes, outcome.frozen, outcome.duplicates)
 
     def _finish(
         self,
         entries: Sequence[ParamEntry],
-        found: list[str],
-        notes: list[str],
+        found: list[Problem],
+        notes: list[Problem],
         frozen: Sequence[str] = (),
         duplicates: Sequence[tuple[str, str]] = (),
     ) -> Plan:
         for note in (*notes, *found):
-            _warn(note)
+            _warn(str(note))
         return Plan(
             optimizer=self.spec.type_name,
             base=dict(self.spec.kwargs),
@@ -241,14 +242,15 @@ class DefaultOptimizerConstructor:
         lost = [n for n in left_out if n not in set(frozen)]
         found = []
         if lost:
-            found.append(f"{plural(len(lost), 'trainable parameter')} {'is' if len(lost) == 1 else 'are'} in no "
-                         f"group of {owner} and will not be trained: "
-                         f"{short_list(lost)}")
+            found.append(Problem(("model",), f"{plural(len(lost), 'trainable parameter')} "
+                         f"{'is' if len(lost) == 1 else 'are'} in no group of {owner} and will not be trained: "
+                         f"{short_list(lost)}"))
         unread = [k for k in self.options.extra if k not in self.paramwise_cfg.read]  # type: ignore[attr-defined]
         for key in unread:
             asked = [str(k) for k in self.paramwise_cfg.read if k not in self.paramwise_cfg]  # type: ignore[attr-defined]
-            found.append(f"optimizer -> paramwise_cfg -> {key}: is not a paramwise_cfg option and "
-                         f"{owner} did not read it, so it does nothing.{did_you_mean(key, [*asked, *PARAMWISE_KEYS])}")
+            found.append(Problem(("optimizer", "paramwise_cfg", key), (
+                f"is not a paramwise_cfg option and {owner} did not read it, so it does nothing."
+                f"{did_you_mean(key, [*asked, *PARAMWISE_KEYS])}")))
         return self._finish(entries, found, _frozen_notes(frozen), frozen)
 
     # ------------------------------------------------------------------ the optimizer
@@ -316,12 +318,12 @@ def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
     return root.get_submodule(module_name)._parameters[leaf] if module_name else root._parameters[leaf]  # type: ignore[return-value]
 
 
-def _frozen_notes(frozen: Sequence[str]) -> list[str]:
+def _frozen_notes(frozen: Sequence[str]) -> list[Problem]:
     if not frozen:
         return []
-    return [f"{plural(len(frozen), 'parameter')} with requires_grad=False left out of the optimizer "
-            f"({short_list(list(frozen))}); set paramwise_cfg['frozen']='include' to keep frozen parameters "
-            "for later unfreezing"]
+    return [Problem(("model",), f"has {plural(len(frozen), 'parameter')} with requires_grad=False, left out of "
+                                f"the optimizer ({short_list(list(frozen))}); set paramwise_cfg['frozen']='include' "
+                                "to keep frozen parameters for later unfreezing")]
 
 
 def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:

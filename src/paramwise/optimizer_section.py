@@ -46,14 +46,6 @@ class OptimizerConfig:
             return ("optim_wrapper", *path[1:])  # these sit beside the optimizer in an optim_wrapper
         return ("optim_wrapper", *path)
 
-    def locate_text(self, text: str) -> str:
-        """A message that starts with an optimizer path (``optimizer -> ...: ...``), moved into the config."""
-        head, sep, rest = text.partition(": ")
-        parts = tuple(head.split(" -> "))
-        if not sep or parts[:1] != ("optimizer",):
-            return text
-        return " -> ".join(self.locate(parts)) + sep + rest
-
 
 def optimizer_config(cfg: Mapping[str, Any]) -> OptimizerConfig:
     """The optimizer config of a whole config, as mmengine's runner reads it (``optim_wrapper`` wins).

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import Problem
 from .groups import GroupSpec
 from .rules import DEFAULT_RULE, ParamEntry
 from .suggestions import format_value
@@ -25,8 +26,8 @@ class Plan:
     base: Mapping[str, Any]  # the optimizer's keyword arguments from the config
     entries: tuple[ParamEntry, ...]
     groups: tuple[GroupSpec, ...]
-    warnings: tuple[str, ...] = ()  # probably not what the author meant: `check` fails on them
-    notes: tuple[str, ...] = ()  # worth knowing but normal (frozen parameters when fine-tuning)
+    warnings: tuple[Problem, ...] = ()  # probably not what the author meant: `check` fails on them
+    notes: tuple[Problem, ...] = ()  # worth knowing but normal (frozen parameters when fine-tuning)
     frozen: tuple[str, ...] = ()  # names left out (requires_grad=False)
     duplicates: tuple[tuple[str, str], ...] = ()  # (skipped name, kept name)
 

@@ -308,8 +308,8 @@ def plan_json(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
         "base": dict(plan.base),
         "params": [records[i] for i in order],
         "groups": plan.group_records(),
-        "warnings": list(plan.warnings),
-        "notes": list(plan.notes),
+        "warnings": [str(w) for w in plan.warnings],
+        "notes": [str(n) for n in plan.notes],
         "frozen": list(plan.frozen),
         "duplicates": [list(pair) for pair in plan.duplicates],
     })
