@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+import paramwise
 from paramwise import (
     OPTIMIZER_BUILDERS,
     ConfigError,
@@ -483,3 +484,23 @@ def test_bias_lr_mult_on_a_model_without_biases_is_unmatched_and_fails_under_str
     cfg["paramwise_cfg"]["strict"] = True
     with pytest.raises(ConfigError, match="bias_lr_mult: decides no parameter"):
         build_optimizer(model, cfg)
+
+
+def test_a_plan_is_built_only_by_the_config_it_was_made_from() -> None:
+    model = Net()
+    sgd = paramwise.optimizer_constructor(dict(type="SGD", lr=0.1))
+    adamw = paramwise.optimizer_constructor(dict(type="AdamW", lr=1e-3))
+    plan = sgd.plan(model)
+    assert isinstance(sgd.build(plan), torch.optim.SGD)
+    with pytest.raises(ConfigError, match=r"this plan was made from another optimizer config \(SGD"):
+        adamw.build(plan)
+
+
+def test_render_and_plan_import_no_cycle() -> None:
+    import subprocess
+    import sys
+
+    code = "import paramwise.render, paramwise.plan, sys; print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+    code = "import sys, paramwise.plan; print('paramwise.render' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -19,14 +19,14 @@ import torch
 from torch import nn
 
 from .checkpoint import enable_state_by_name
-from .diagnostics import idle_entries, short_list
+from .diagnostics import short_list
 from .errors import ConfigError, ParamwiseWarning, Problem, SharedParameterError
-from .groups import group_entries, torch_param_groups
+from .groups import torch_param_groups
 from .layers import is_dcn_module as is_dcn
 from .optimizers import OPTIMIZERS
 from .parameters import iter_module_sites, unwrap_model
 from .paramwise_cfg import PARAMWISE_KEYS, OptimizerSpec, resolve_config
-from .plan import Plan
+from .plan import Plan, frozen_notes, make_plan, plan_from_entries
 from .registry import Registry, build_from_cfg, call_target, copy_config
 from .rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, plan_base
 from .suggestions import did_you_mean, plural
@@ -160,39 +160,10 @@ class DefaultOptimizerConstructor:
         """Resolve every parameter's hyperparameters and group them, without building anything."""
         if self._custom_add_params():
             return self._plan_from_add_params(model)
-        outcome = apply_rules(model, self.spec, self.options, extra_rules=self.extra_rules(model))
-        idle = idle_entries(outcome, self.options, model)
-        if idle.unmatched and self.options.strict:
-            title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
-            raise ConfigError(idle.unmatched, title=title)
-        notes = _frozen_notes(outcome.frozen)
-        found = [*idle.unmatched, *idle.shadowed]
-        if outcome.duplicates:
-            pairs = [f"{skipped} (= {kept})" for skipped, kept in outcome.duplicates]
-            found.insert(0, Problem(("model",), "has shared parameters, optimized once under their first name: "
-                                                f"{short_list(pairs)}"))
-        return self._finish(outcome.entries, found, notes, outcome.frozen, outcome.duplicates)
-
-    def _finish(
-        self,
-        entries: Sequence[ParamEntry],
-        found: list[Problem],
-        notes: list[Problem],
-        frozen: Sequence[str] = (),
-        duplicates: Sequence[tuple[str, str]] = (),
-    ) -> Plan:
-        for note in (*notes, *found):
+        plan = make_plan(model, self.spec, self.options, self.extra_rules(model))
+        for note in (*plan.notes, *plan.warnings):
             _warn(str(note))
-        return Plan(
-            optimizer=self.spec.type_name,
-            base=dict(self.spec.kwargs),
-            entries=tuple(entries),
-            groups=group_entries(entries, self.spec.kwargs, self.options.group_by),
-            warnings=tuple(found),
-            notes=tuple(notes),
-            frozen=tuple(frozen),
-            duplicates=tuple(duplicates),
-        )
+        return plan
 
     def _plan_from_add_params(self, model: nn.Module) -> Plan:
         """The plan of a subclass's own ``add_params``: its groups, named and checked, then merged."""
@@ -251,7 +222,10 @@ class DefaultOptimizerConstructor:
             found.append(Problem(("optimizer", "paramwise_cfg", key), (
                 f"is not a paramwise_cfg option and {owner} did not read it, so it does nothing."
                 f"{did_you_mean(key, [*asked, *PARAMWISE_KEYS])}")))
-        return self._finish(entries, found, _frozen_notes(frozen), frozen)
+        plan = plan_from_entries(self.spec, self.options, entries, found, frozen_notes(frozen), frozen)
+        for note in (*plan.notes, *plan.warnings):
+            _warn(str(note))
+        return plan
 
     # ------------------------------------------------------------------ the optimizer
     def build(self, plan: Plan) -> torch.optim.Optimizer:
@@ -261,6 +235,11 @@ class DefaultOptimizerConstructor:
                    if plan.frozen else "the model has none at all")
             raise ConfigError([Problem(("model",), f"has no parameters to optimize; {fix}")],
                               title="nothing to optimize")
+        if plan.spec is not None and plan.spec != self.spec:
+            raise ConfigError([Problem(("optimizer",), (
+                f"this plan was made from another optimizer config ({plan.spec.type_name} with "
+                f"{dict(plan.spec.kwargs)}), not this constructor's ({self.spec.type_name} with "
+                f"{dict(self.spec.kwargs)}); plan and build with the same constructor"))], title="plan mismatch")
         check_optimizer_constraints(self.spec, plan.entries)
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
@@ -316,14 +295,6 @@ def _same_value(a: Any, b: Any) -> bool:
 def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
     module_name, _, leaf = name.rpartition(".")
     return root.get_submodule(module_name)._parameters[leaf] if module_name else root._parameters[leaf]  # type: ignore[return-value]
-
-
-def _frozen_notes(frozen: Sequence[str]) -> list[Problem]:
-    if not frozen:
-        return []
-    return [Problem(("model",), f"has {plural(len(frozen), 'parameter')} with requires_grad=False, left out of "
-                                f"the optimizer ({short_list(list(frozen))}); set paramwise_cfg['frozen']='include' "
-                                "to keep frozen parameters for later unfreezing")]
 
 
 def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:

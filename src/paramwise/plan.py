@@ -1,21 +1,29 @@
 """The plan: every parameter's resolved hyperparameters with their rules, and the groups made of them.
 
-A ``Plan`` is plain data computed before any optimizer exists, so it can be printed, exported
-to records (pandas), rendered in a notebook, or compared between two configs.
+Planning has one home, here: walk the model -> match the rules -> apply them -> group the results
+(``make_plan``), with what decides nothing collected as Problems. A ``Plan`` is plain data computed
+before any optimizer exists, so it can be printed, exported to records (pandas), rendered in a
+notebook, or compared between two configs; it keeps the optimizer spec it was made from, so it
+cannot be built with another config's optimizer. Rendering lives in render.py, imported only
+when a plan is shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Problem
-from .groups import GroupSpec
-from .rules import DEFAULT_RULE, ParamEntry
-from .suggestions import format_value
+from torch import nn
 
-__all__ = ["Plan", "format_value"]
+from .diagnostics import idle_entries, short_list
+from .errors import ConfigError, Problem
+from .groups import GroupSpec, group_entries
+from .paramwise_cfg import OptimizerSpec, ParamwiseOptions
+from .rules import DEFAULT_RULE, ParamEntry, apply_rules
+from .suggestions import format_value, plural
+
+__all__ = ["Plan", "format_value", "frozen_notes", "make_plan", "plan_from_entries"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ class Plan:
     notes: tuple[Problem, ...] = ()  # worth knowing but normal (frozen parameters when fine-tuning)
     frozen: tuple[str, ...] = ()  # names left out (requires_grad=False)
     duplicates: tuple[tuple[str, str], ...] = ()  # (skipped name, kept name)
+    spec: OptimizerSpec | None = field(default=None, repr=False, compare=False)  # what it was made from
 
     def __iter__(self) -> Iterator[ParamEntry]:
         return iter(self.entries)
@@ -108,3 +117,56 @@ class Plan:
         from .render import plan_html
 
         return plan_html(self)
+
+
+def frozen_notes(frozen: Sequence[str]) -> list[Problem]:
+    """The note about frozen parameters left out (normal when fine-tuning, so a note, not a warning)."""
+    if not frozen:
+        return []
+    return [Problem(("model",), f"has {plural(len(frozen), 'parameter')} with requires_grad=False, left out of "
+                                f"the optimizer ({short_list(list(frozen))}); set paramwise_cfg['frozen']='include' "
+                                "to keep frozen parameters for later unfreezing")]
+
+
+def plan_from_entries(
+    spec: OptimizerSpec,
+    options: ParamwiseOptions,
+    entries: Sequence[ParamEntry],
+    warnings: Sequence[Problem] = (),
+    notes: Sequence[Problem] = (),
+    frozen: Sequence[str] = (),
+    duplicates: Sequence[tuple[str, str]] = (),
+) -> Plan:
+    """Group resolved entries into a Plan (the last step of planning, shared by every constructor)."""
+    return Plan(
+        optimizer=spec.type_name,
+        base=dict(spec.kwargs),
+        entries=tuple(entries),
+        groups=group_entries(entries, spec.kwargs, options.group_by),
+        warnings=tuple(warnings),
+        notes=tuple(notes),
+        frozen=tuple(frozen),
+        duplicates=tuple(duplicates),
+        spec=spec,
+    )
+
+
+def make_plan(
+    model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions, extra_rules: Sequence[Any] = ()
+) -> Plan:
+    """Walk ``model``, apply every rule, collect what decides nothing, and group: the whole plan.
+
+    Raises ``ConfigError`` for entries that match nothing when ``options.strict`` is set.
+    """
+    outcome = apply_rules(model, spec, options, extra_rules=extra_rules)
+    idle = idle_entries(outcome, options, model)
+    if idle.unmatched and options.strict:
+        title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
+        raise ConfigError(idle.unmatched, title=title)
+    found = [*idle.unmatched, *idle.shadowed]
+    if outcome.duplicates:
+        pairs = [f"{skipped} (= {kept})" for skipped, kept in outcome.duplicates]
+        found.insert(0, Problem(("model",), "has shared parameters, optimized once under their first name: "
+                                            f"{short_list(pairs)}"))
+    return plan_from_entries(spec, options, outcome.entries, found, frozen_notes(outcome.frozen),
+                             outcome.frozen, outcome.duplicates)

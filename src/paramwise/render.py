@@ -17,7 +17,6 @@ import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .plan import Plan
 from .rules import DEFAULT_RULE, ParamEntry
 from .suggestions import plural
 
@@ -26,6 +25,8 @@ if TYPE_CHECKING:  # rich stays optional: imported for real only where a table i
     from rich.measure import Measurement
     from rich.table import Table
     from rich.text import Text
+
+    from .plan import Plan  # plan imports this module to show itself: no import back at run time
 
 __all__ = [
     "json_safe",

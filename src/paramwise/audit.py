@@ -1,0 +1,187 @@
+"""What a reviewer would question in a plan: decayed norms, biases, embeddings and tags; many groups.
+
+``paramwise check`` asks whether a config is sound (every entry decides something); the audit asks
+whether its outcome is what recipes usually want. Each finding is data (a kind, the parameters, a
+sentence with the likely fix); the CLI renders them. Warnings are outcomes worth a second look
+(``paramwise audit --strict`` fails on them); notes give context (groups, frozen, undecided).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from .layers import NormMatcher
+from .no_decay import find_no_decay_tags
+from .parameters import iter_module_sites
+from .plan import Plan
+from .rules import DEFAULT_RULE, ParamEntry
+from .suggestions import format_value, plural
+
+__all__ = ["FINDING_KINDS", "MANY_GROUPS", "POSITION_NAMES", "Finding", "audit_plan"]
+
+#: More parameter groups than this is a warning: each group is a separate set of kernel launches.
+MANY_GROUPS = 32
+
+#: Name components of positional embeddings and learned tokens (timm, Swin, SAM, BLIP-2, HF).
+POSITION_NAMES = frozenset({
+    "pos_embed", "pos_embedding", "pos_embeddings", "pos_emb", "position_embedding", "position_embeddings",
+    "absolute_pos_embed", "relative_position_bias_table", "rel_pos_h", "rel_pos_w", "rel_pos",
+    "cls_token", "dist_token", "reg_token", "mask_token", "register_tokens", "query_tokens",
+})
+
+#: Every kind of finding, in the order they are listed.
+FINDING_KINDS = ("tagged", "position", "embedding", "norm", "bias", "tag-unmatched", "groups", "undecided",
+                 "frozen")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One outcome worth a look: its kind, the parameters (or declarations) concerned, and why.
+
+    ``level`` is ``'warning'`` (a reviewer would question it; ``--strict`` fails) or ``'info'``.
+    """
+
+    kind: str
+    names: tuple[str, ...]
+    message: str
+    level: str = "warning"
+
+    def __str__(self) -> str:
+        return f"{self.level} [{self.kind}]: {self.message}"
+
+
+def _is_position(name: str) -> bool:
+    return any(part in POSITION_NAMES or part.endswith(("_token", "_tokens", "_pos_embed"))
+               for part in name.split("."))
+
+
+def _is_norm(module: nn.Module, matcher: NormMatcher) -> bool:
+    """A registered norm class or one named like a norm (``LlamaRMSNorm``, ``LayerNorm2d``): the audit
+    would rather ask about a norm the config's ``norm_types`` do not list than miss it."""
+    if matcher(module):
+        return True
+    return any(cls.__name__.rstrip("0123456789d").endswith("Norm") for cls in type(module).__mro__)
+
+
+def _default_weight_decay(plan: Plan) -> Any:
+    """The optimizer's own weight decay, for parameters whose value neither config nor rules set."""
+    from .optimizers import OPTIMIZERS, optimizer_default
+
+    cls = getattr(getattr(plan, "spec", None), "cls", None)
+    if cls is None:
+        try:
+            cls = OPTIMIZERS.get(plan.optimizer)
+        except Exception:  # a name only the config's lazy import knows: no default to read
+            return 0.0
+    return optimizer_default(cls, "weight_decay", 0.0)
+
+
+def _decided(entry: ParamEntry) -> bool:
+    """Whether any rule (not only the base values) made this parameter's values."""
+    if any(f.op != "base" for factors in entry.factors.values() for f in factors):
+        return True
+    return any(rule != DEFAULT_RULE for rule in entry.rules.values())
+
+
+def _values(decays: Iterable[Any]) -> str:
+    shown = sorted(set(decays))
+    text = ", ".join(format_value(v) for v in shown[:3])
+    return text + (", ..." if len(shown) > 3 else "")
+
+
+_HINTS = {
+    "tagged": "the model declares them not to be decayed ({rules}): set no_weight_decay='auto' in paramwise_cfg",
+    "position": "positional embeddings and learned tokens are usually not decayed: set no_weight_decay='auto' "
+                "where the model declares them in no_weight_decay(), or give them a custom key with decay_mult=0.0",
+    "embedding": "nn.Embedding weights are often not decayed: if that is meant here, give them a custom key with "
+                 "decay_mult=0.0",
+    "norm": "norm layers are usually not decayed: set norm_decay_mult=0.0",
+    "bias": "biases are usually not decayed: set bias_decay_mult=0.0",
+}
+_WHAT = {
+    "tagged": "tagged parameter", "position": "positional embedding or token", "embedding": "embedding weight",
+    "norm": "norm-layer parameter", "bias": "bias",
+}
+
+
+def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str] = (),
+               many_groups: int = MANY_GROUPS) -> list[Finding]:
+    """The findings for ``plan`` made for ``model``: warnings first, in ``FINDING_KINDS`` order.
+
+    ``norm_types`` are the config's extra norm classes (``paramwise_cfg['norm_types']``); classes
+    named like norms count as norms anyway.
+    """
+    sites: dict[str, tuple[nn.Module, str]] = {}
+    for prefix, module, _ in iter_module_sites(model):
+        for leaf, param in module._parameters.items():
+            if param is not None:
+                sites.setdefault(f"{prefix}.{leaf}" if prefix else leaf, (module, leaf))
+    tags = find_no_decay_tags(model)
+    matcher = NormMatcher(norm_types)
+    default_wd = _default_weight_decay(plan)
+    decayed: dict[str, list[ParamEntry]] = {kind: [] for kind in _HINTS}
+    decay_of: dict[str, Any] = {}
+    for entry in plan.entries:
+        if not entry.trainable:
+            continue
+        wd = plan.value_of(entry, "weight_decay")
+        wd = default_wd if wd is None else wd
+        if isinstance(wd, bool) or not isinstance(wd, (int, float)) or wd <= 0:
+            continue
+        module, leaf = sites.get(entry.name, (None, entry.name.rpartition(".")[2]))
+        if entry.name in tags.tagged:
+            kind = "tagged"
+        elif _is_position(entry.name):
+            kind = "position"
+        elif isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and leaf == "weight":
+            kind = "embedding"
+        elif module is not None and _is_norm(module, matcher):
+            kind = "norm"
+        elif leaf == "bias":
+            kind = "bias"
+        else:
+            continue
+        decayed[kind].append(entry)
+        decay_of[entry.name] = wd
+
+    findings: list[Finding] = []
+    for kind, entries in decayed.items():
+        if not entries:
+            continue
+        names = tuple(e.name for e in entries)
+        rules = sorted({tags.tagged[n].rule for n in names}) if kind == "tagged" else []
+        hint = _HINTS[kind].format(rules=", ".join(rules))
+        if any("custom_keys[" in e.rules.get("weight_decay", "") for e in entries):
+            hint += ("; where a custom key decided them, it switched the built-in multipliers off (mmengine): "
+                     "compose=True applies both")
+        message = (f"{plural(len(names), _WHAT[kind], 'biases' if kind == 'bias' else None)} "
+                   f"{'gets' if len(names) == 1 else 'get'} weight decay "
+                   f"{_values(decay_of[n] for n in names)}; {hint}")
+        findings.append(Finding(kind, names, message))
+    for name, message in tags.unmatched:
+        findings.append(Finding("tag-unmatched", (name,), message))
+    groups = len(plan.groups)
+    if groups > many_groups:
+        findings.append(Finding("groups", (), (
+            f"{plural(groups, 'parameter group')}, more than {many_groups}: each group is stepped on its own, "
+            "and the state is hard to read; look for rules that give nearly equal values (group_by='param' "
+            "gives one group per parameter)")))
+    else:
+        findings.append(Finding("groups", (), f"{plural(groups, 'parameter group')}", level="info"))
+    if any(_decided(e) for e in plan.entries):
+        undecided = tuple(e.name for e in plan.entries if e.trainable and not _decided(e))
+        if undecided:
+            base = ", ".join(f"{k}={format_value(v)}" for k, v in plan.base.items() if k in ("lr", "weight_decay"))
+            findings.append(Finding("undecided", undecided, (
+                f"{plural(len(undecided), 'parameter')} no rule decided: "
+                f"{'it keeps' if len(undecided) == 1 else 'they keep'} the optimizer's values"
+                f"{f' ({base})' if base else ''}"), level="info"))
+    if plan.frozen:
+        findings.append(Finding("frozen", tuple(plan.frozen), (
+            f"{plural(len(plan.frozen), 'frozen parameter')} (requires_grad=False) left out of the optimizer"),
+            level="info"))
+    return sorted(findings, key=lambda f: (f.level != "warning", FINDING_KINDS.index(f.kind)))
