@@ -277,6 +277,35 @@ class DefaultOptimWrapperConstructor(DefaultOptimizerConstructor):
         super().__init__(optimizer_cfg, paramwise_cfg if paramwise_cfg is not None else inner)
 
 
+@OPTIMIZER_BUILDERS.register_module()
+class ForceDefaultOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """mmsegmentation's constructor of that name, with its exact results.
+
+    ``paramwise_cfg['force_default_settings']=True`` applies the built-in bias/norm/depthwise/flat
+    rules to parameters a custom key matched too, each replacing the custom value by base x
+    multiplier (not multiplying it; paramwise's own ``compose=True`` multiplies). Frozen parameters
+    are kept in the optimizer with the plain base values, as mmsegmentation's copy of the old
+    mmengine code does.
+    """
+
+    def plan(self, model: nn.Module) -> Plan:
+        plan = super().plan(model)
+        if not plan.frozen:
+            return plan
+        frozen = set(plan.frozen)
+        decided = {e.name: e for e in plan.entries}
+        base = plan_base(self.spec, self.options)
+        start = (MappingProxyType(dict(base)), MappingProxyType(dict.fromkeys(base, DEFAULT_RULE)),
+                 MappingProxyType({k: (Factor(k, "base", v, DEFAULT_RULE),) for k, v in base.items()}))
+        entries = []
+        for name, param in unwrap_model(model).named_parameters():
+            if name in decided:
+                entries.append(decided[name])
+            elif name in frozen:  # mmsegmentation keeps frozen parameters, at the optimizer's defaults
+                entries.append(ParamEntry(name, param, False, *start))
+        return plan_from_entries(self.spec, self.options, entries, plan.warnings, (), (), plan.duplicates)
+
+
 def _set_by(key: str, base: Mapping[str, Any], value: Any, owner: str) -> tuple[Factor, ...]:
     """The factors of a value a custom ``add_params`` chose: the base, then what it set (if it differs)."""
     if key in base and _same_value(base[key], value):

@@ -71,7 +71,7 @@ class Plan:
         return head + sorted(keys - set(head))
 
     def to_records(self) -> list[dict[str, Any]]:
-        """One dict per parameter (name, shape, numel, group, each hyperparameter and its rule)."""
+        """One dict per parameter: name, shape, numel, group, and per hyperparameter its value, rule and factors."""
         groups = self.group_of()
         keys = self.option_keys()
         records = []
@@ -86,6 +86,8 @@ class Plan:
             for key in keys:
                 record[key] = self.value_of(entry, key)
                 record[f"{key}_rule"] = entry.rules.get(key, DEFAULT_RULE)
+                # the value as the product of its factors, e.g. "0.001 x 0.1 custom_keys['head']"
+                record[f"{key}_factors"] = " ".join(str(f) for f in entry.factors.get(key, ()))
             records.append(record)
         return records
 

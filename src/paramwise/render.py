@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # rich stays optional: imported for real only where a table i
     from .plan import Plan  # plan imports this module to show itself: no import back at run time
 
 __all__ = [
+    "explain_text",
     "json_safe",
     "SECTION_CHOICES",
     "plan_csv",
@@ -78,6 +79,13 @@ def rule_text(entry: ParamEntry) -> str:
     if len(by_rule) == 1:  # the common case, e.g. one custom key setting lr and weight_decay
         return next(iter(by_rule))
     return "; ".join(f"{', '.join(keys)}: {rule}" for rule, keys in by_rule.items())
+
+
+def explain_text(entry: ParamEntry) -> str:
+    """Every value a rule changed, as the product of its factors: ``lr = 0.001 x 0.1 custom_keys['head']``."""
+    parts = [f"{key} = {' '.join(str(f) for f in factors)}" for key, factors in entry.factors.items()
+             if any(f.op != "base" for f in factors)]
+    return "; ".join(parts) or DEFAULT_RULE
 
 
 def select_rows(plan: Plan, group_by: str = "none", name_filter: str | None = None) -> list[list[int]]:
@@ -162,8 +170,10 @@ class _FittedTable:
         yield table
 
 
-def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = None) -> Any:
+def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = None, explain: bool = False) -> Any:
     """A rich renderable of ``plan``: the parameter table, the group table, the warnings and the notes.
+
+    With ``explain`` the last column shows each changed value as its factors instead of the rule names.
 
     The result goes straight to ``rich.print`` or ``Console.print``; ``Plan.__rich__`` can return it.
     """
@@ -187,7 +197,7 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
                      style="bold cyan" if entry.rules.get(k, DEFAULT_RULE) != DEFAULT_RULE else "")
                 for k in keys
             ]
-            rule = rule_text(entry)
+            rule = explain_text(entry) if explain else rule_text(entry)
             cells = [Text(entry.name), Text(_shape(entry.shape)), Text(f"{entry.numel:,}"), Text(str(groups[i])),
                      *values, Text(rule, style="dim" if rule == DEFAULT_RULE else "magenta")]
             rows.append((cells, n == len(section) - 1))
@@ -238,8 +248,11 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
 # ----------------------------------------------------------------------------- plain text
 
 
-def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = None) -> str:
-    """The plan as aligned plain text (``str(plan)``): parameter rows, then groups, warnings and notes."""
+def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = None, explain: bool = False) -> str:
+    """The plan as aligned plain text (``str(plan)``): parameter rows, then groups, warnings and notes.
+
+    With ``explain`` the last column shows each changed value as its factors.
+    """
     keys = plan.option_keys()
     groups = plan.group_of()
     header = ["name", "shape", "numel", "group", *keys, "rule"]
@@ -250,7 +263,8 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
         for i in section:
             entry = plan.entries[i]
             values = [value_text(plan.value_of(entry, k)) for k in keys]
-            rows.append([entry.name, _shape(entry.shape), str(entry.numel), str(groups[i]), *values, rule_text(entry)])
+            why = explain_text(entry) if explain else rule_text(entry)
+            rows.append([entry.name, _shape(entry.shape), str(entry.numel), str(groups[i]), *values, why])
     widths = [max(len(r[c]) for r in [header, *rows] if r) for c in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     note = _filter_note(plan, sum(1 for r in rows if r), name_filter)
@@ -268,12 +282,12 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
 def plan_html(plan: Plan) -> str:
     """The parameter table as HTML, for notebooks (``Plan._repr_html_``)."""
     keys = plan.option_keys()
-    header = ["name", "shape", "numel", "group", *keys, "rule"]
+    header = ["name", "shape", "numel", "group", *keys, "rule", "factors"]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
     for entry, group in zip(plan.entries, plan.group_of()):
         cells = [entry.name, _shape(entry.shape), str(entry.numel), str(group),
-                 *(value_text(plan.value_of(entry, k)) for k in keys), rule_text(entry)]
+                 *(value_text(plan.value_of(entry, k)) for k in keys), rule_text(entry), explain_text(entry)]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     notes = [*(f"warning: {w}" for w in plan.warnings), *(f"note: {n}" for n in plan.notes)]
     after = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
