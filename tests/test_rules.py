@@ -92,7 +92,7 @@ def test_force_default_constructor_reproduces_mmsegmentation_exactly() -> None:
                paramwise_cfg=dict(SEG_PW, force_default_settings=True))
     assert values(cfg) == FORCED  # exact floats: base x multiplier, replacing the custom value
     plan = plan_params(Seg(), cfg)
-    (base, custom, forced) = plan["head.bias"].factors["lr"]
+    (_, _, forced) = plan["head.bias"].factors["lr"]
     assert forced.op == "set" and forced.rule == "bias_lr_mult" and "replacing custom_keys['head']" in forced.note
     # without force_default_settings it is mmengine, except that frozen parameters stay at the defaults
     plain = values(dict(SGD, constructor="ForceDefaultOptimWrapperConstructor", paramwise_cfg=SEG_PW))
