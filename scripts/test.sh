@@ -9,6 +9,12 @@ if ! has mmengine; then
   pip_q addict yapf termcolor rich pyyaml numpy packaging regex
   pip_q --no-deps --no-warn-conflicts mmengine==0.10.7
 fi
+# mup is the reference for the width-scaling tests. It declares torchvision, which would pull a
+# multi-GB CUDA torch; what `import mup` needs is torch and PyYAML, so it goes in without dependencies.
+if ! has mup; then
+  pip_q pyyaml
+  pip_q --no-deps --no-warn-conflicts mup==1.0.0
+fi
 cd "$root"
 "$venv/bin/ruff" check src tests $(ls -d benchmarks 2>/dev/null)
 "$venv/bin/mypy"

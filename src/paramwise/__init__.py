@@ -68,6 +68,11 @@ _EXPORTS = {
     "Factor": "rules",
     "fold": "rules",
     "make_plan": "plan",
+    "audit_plan": "audit",
+    "LearningRateDecayOptimizerConstructor": "layer_decay_constructors",
+    "LayerDecayOptimizerConstructor": "layer_decay_constructors",
+    "LearningRateDecayOptimWrapperConstructor": "layer_decay_constructors",
+    "Finding": "audit",
     "PARAM_RULE_OPTIONS": "paramwise_cfg",
 }
 
@@ -75,6 +80,12 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 
 if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is an error, not Any
+    from .audit import (
+        Finding as Finding,
+    )
+    from .audit import (
+        audit_plan as audit_plan,
+    )
     from .checkpoint import (
         StateLoadReport as StateLoadReport,
     )
@@ -185,6 +196,15 @@ if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is
     )
     from .groups import (
         GroupSpec as GroupSpec,
+    )
+    from .layer_decay_constructors import (
+        LayerDecayOptimizerConstructor as LayerDecayOptimizerConstructor,
+    )
+    from .layer_decay_constructors import (
+        LearningRateDecayOptimizerConstructor as LearningRateDecayOptimizerConstructor,
+    )
+    from .layer_decay_constructors import (
+        LearningRateDecayOptimWrapperConstructor as LearningRateDecayOptimWrapperConstructor,
     )
     from .layers import (
         NORM_LAYERS as NORM_LAYERS,

@@ -8,6 +8,7 @@ sentence with the likely fix); the CLI renders them. Warnings are outcomes worth
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,8 +72,8 @@ def _default_weight_decay(plan: Plan) -> Any:
     """The optimizer's own weight decay, for parameters whose value neither config nor rules set."""
     from .optimizers import OPTIMIZERS, optimizer_default
 
-    cls = getattr(getattr(plan, "spec", None), "cls", None)
-    if cls is None:
+    cls = plan.spec.cls if plan.spec is not None else None
+    if cls is None:  # a plan put together by hand: the optimizer by its name
         try:
             cls = OPTIMIZERS.get(plan.optimizer)
         except Exception:  # a name only the config's lazy import knows: no default to read
@@ -93,19 +94,46 @@ def _values(decays: Iterable[Any]) -> str:
     return text + (", ..." if len(shown) > 3 else "")
 
 
-_HINTS = {
-    "tagged": "the model declares them not to be decayed ({rules}): set no_weight_decay='auto' in paramwise_cfg",
-    "position": "positional embeddings and learned tokens are usually not decayed: set no_weight_decay='auto' "
-                "where the model declares them in no_weight_decay(), or give them a custom key with decay_mult=0.0",
-    "embedding": "nn.Embedding weights are often not decayed: if that is meant here, give them a custom key with "
-                 "decay_mult=0.0",
-    "norm": "norm layers are usually not decayed: set norm_decay_mult=0.0",
-    "bias": "biases are usually not decayed: set bias_decay_mult=0.0",
+_WHY = {
+    "tagged": "the model declares them not to be decayed ({rules})",
+    "position": "positional embeddings and learned tokens are usually not decayed",
+    "embedding": "nn.Embedding weights are often not decayed",
+    "norm": "norm layers are usually not decayed",
+    "bias": "biases are usually not decayed",
 }
-_WHAT = {
-    "tagged": "tagged parameter", "position": "positional embedding or token", "embedding": "embedding weight",
-    "norm": "norm-layer parameter", "bias": "bias",
+_MULTIPLIER = {"norm": "norm_decay_mult", "bias": "bias_decay_mult"}
+_WHAT = {  # kind -> (one, many)
+    "tagged": ("tagged parameter", "tagged parameters"),
+    "position": ("positional embedding or token", "positional embeddings and tokens"),
+    "embedding": ("embedding weight", "embedding weights"),
+    "norm": ("norm-layer parameter", "norm-layer parameters"),
+    "bias": ("bias", "biases"),
 }
+_CUSTOM_KEY = re.compile(r"custom_keys\[[^\]]*\]")
+
+
+def _fix(kind: str, entries: Sequence[ParamEntry]) -> str:
+    """What to change in the config, for decayed parameters of ``kind``."""
+    if kind == "tagged":
+        return "set no_weight_decay='auto' in paramwise_cfg"
+    if kind in ("position", "embedding"):
+        parts = [e.name.split(".") for e in entries]
+        # the name that says what it is: the position component, or the embedding module's name
+        keys = sorted({next((p for p in reversed(ps) if _is_position(p)), ps[-1]) if kind == "position"
+                       else ".".join(ps[-2:-1]) or ps[-1] for ps in parts})
+        example = ", ".join(f"{k!r}: dict(decay_mult=0.0)" for k in keys[:3])
+        return f"if that is not meant, give them a custom key with decay_mult=0.0, e.g. custom_keys={{{example}}}"
+    keyed = [e for e in entries if _CUSTOM_KEY.search(e.rules.get("weight_decay", ""))]
+    fixes = [] if len(keyed) == len(entries) else [f"set {_MULTIPLIER[kind]}=0.0"]
+    if keyed:
+        keys = sorted({k for e in keyed for k in _CUSTOM_KEY.findall(e.rules.get("weight_decay", ""))})
+        if len(keyed) < len(entries):
+            decided = f"{len(keyed)} of them"
+        else:
+            decided = "it" if len(keyed) == 1 else "them"
+        fixes.append(f"{', '.join(keys)} decided {decided}, which switches the built-in multipliers off for "
+                     "its parameters (mmengine): set compose=True to apply both")
+    return "; ".join(fixes)
 
 
 def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str] = (),
@@ -115,7 +143,7 @@ def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str]
     ``norm_types`` are the config's extra norm classes (``paramwise_cfg['norm_types']``); classes
     named like norms count as norms anyway.
     """
-    sites: dict[str, tuple[nn.Module, str]] = {}
+    sites: dict[str, tuple[nn.Module | None, str]] = {}
     for prefix, module, _ in iter_module_sites(model):
         for leaf, param in module._parameters.items():
             if param is not None:
@@ -123,7 +151,7 @@ def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str]
     tags = find_no_decay_tags(model)
     matcher = NormMatcher(norm_types)
     default_wd = _default_weight_decay(plan)
-    decayed: dict[str, list[ParamEntry]] = {kind: [] for kind in _HINTS}
+    decayed: dict[str, list[ParamEntry]] = {kind: [] for kind in _WHY}
     decay_of: dict[str, Any] = {}
     for entry in plan.entries:
         if not entry.trainable:
@@ -132,14 +160,14 @@ def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str]
         wd = default_wd if wd is None else wd
         if isinstance(wd, bool) or not isinstance(wd, (int, float)) or wd <= 0:
             continue
-        module, leaf = sites.get(entry.name, (None, entry.name.rpartition(".")[2]))
+        owner, leaf = sites.get(entry.name, (None, entry.name.rpartition(".")[2]))
         if entry.name in tags.tagged:
             kind = "tagged"
         elif _is_position(entry.name):
             kind = "position"
-        elif isinstance(module, (nn.Embedding, nn.EmbeddingBag)) and leaf == "weight":
+        elif isinstance(owner, (nn.Embedding, nn.EmbeddingBag)) and leaf == "weight":
             kind = "embedding"
-        elif module is not None and _is_norm(module, matcher):
+        elif owner is not None and _is_norm(owner, matcher):
             kind = "norm"
         elif leaf == "bias":
             kind = "bias"
@@ -153,14 +181,10 @@ def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str]
         if not entries:
             continue
         names = tuple(e.name for e in entries)
-        rules = sorted({tags.tagged[n].rule for n in names}) if kind == "tagged" else []
-        hint = _HINTS[kind].format(rules=", ".join(rules))
-        if any("custom_keys[" in e.rules.get("weight_decay", "") for e in entries):
-            hint += ("; where a custom key decided them, it switched the built-in multipliers off (mmengine): "
-                     "compose=True applies both")
-        message = (f"{plural(len(names), _WHAT[kind], 'biases' if kind == 'bias' else None)} "
-                   f"{'gets' if len(names) == 1 else 'get'} weight decay "
-                   f"{_values(decay_of[n] for n in names)}; {hint}")
+        rules = ", ".join(sorted({tags.tagged[n].rule for n in names})) if kind == "tagged" else ""
+        one, many = _WHAT[kind]
+        message = (f"{plural(len(names), one, many)} {'gets' if len(names) == 1 else 'get'} weight decay "
+                   f"{_values(decay_of[n] for n in names)}: {_WHY[kind].format(rules=rules)}; {_fix(kind, entries)}")
         findings.append(Finding(kind, names, message))
     for name, message in tags.unmatched:
         findings.append(Finding("tag-unmatched", (name,), message))

@@ -82,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--group-by", choices=("none", "rule", "group"), default="none",
                       help="order the rows in model order (none), or in sections per rule or per group")
     show.add_argument("--filter", metavar="SUBSTR", help="only parameters whose name contains SUBSTR")
+    show.add_argument("--explain", action="store_true",
+                      help="show each changed value as the product of its factors (base x each rule's multiplier)")
     show.set_defaults(handler=_cmd_show)
 
     check = sub.add_parser("check", parents=[common], help="validate a config against a model (for CI)",
@@ -94,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--fail-on-frozen", action="store_true",
                        help="fail when the model has frozen parameters (by default they are reported as a note)")
     check.set_defaults(handler=_cmd_check)
+
+    audit = sub.add_parser("audit", parents=[common],
+                           help="list outcomes a reviewer would question: decayed norms, biases, embeddings, tags",
+                           description="Plan a config for a model and list what a reviewer would question: norm "
+                                       "layers, biases, embeddings, positional embeddings and tokens that get "
+                                       "weight decay; parameters the model tags as not decayed that are; "
+                                       "no_weight_decay() names that match nothing; many groups. Notes give the "
+                                       "number of groups, parameters no rule decided and frozen parameters.")
+    add_config_args(audit, required=True)
+    audit.add_argument("--strict", action="store_true", help="exit 1 when there are warnings (for CI)")
+    audit.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format")
+    audit.set_defaults(handler=_cmd_audit)
 
     state = sub.add_parser("state", parents=[common],
                            help="show a checkpoint's optimizer state, and what loading it under a config would change",
@@ -338,9 +352,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
     else:
         console = _console()
         if console is None:
-            print(render.plan_text(plan, **options))
+            print(render.plan_text(plan, **options, explain=args.explain))
         else:
-            _print_rich(console, render.plan_table(plan, **options), page=True)
+            _print_rich(console, render.plan_table(plan, **options, explain=args.explain), page=True)
     if args.filter and not any(args.filter in e.name for e in plan.entries):
         names = {part for e in plan.entries for part in e.name.split(".")}
         print(f"paramwise: note: no parameter name contains {args.filter!r}.{did_you_mean(args.filter, names)}",
@@ -380,6 +394,49 @@ def _cmd_check(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"  - {line}", file=sys.stderr)
     return EXIT_PROBLEMS
+
+
+def _print_audit(console: Any, findings: Sequence[Any]) -> None:
+    """The audit's findings: a rich table when ``console`` is given, plain lines otherwise."""
+    from .diagnostics import short_list
+
+    warned = sum(f.level == "warning" for f in findings)
+    title = f"audit: {plural(warned, 'warning')}, {plural(len(findings) - warned, 'note')}"
+    if console is None:
+        print(title)
+        for f in findings:
+            print(f"  {f}" + (f"\n      {short_list(f.names)}" if f.names else ""))
+        return
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_header=False)
+    table.add_column("level", no_wrap=True)
+    table.add_column("finding")
+    for f in findings:
+        level = "[yellow]warning[/]" if f.level == "warning" else "[dim]note[/]"
+        names = f"\n[dim]{escape(short_list(f.names))}[/]" if f.names else ""
+        table.add_row(f"{level} [bold]{f.kind}[/]", escape(f.message) + names)
+    _print_rich(console, table)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import audit_plan
+
+    loaded = _load_optimizer_cfg(args.config, args.cfg_options)
+    model = _load_model(args.model, args.model_args)
+    plan = _plan_and_build(model, loaded, build=False)[0]
+    norm_types = (loaded.optimizer.get("paramwise_cfg") or {}).get("norm_types") or ()
+    findings = audit_plan(plan, model, norm_types=[norm_types] if isinstance(norm_types, (str, type)) else norm_types)
+    if args.format == "json":
+        from .render import json_safe
+
+        print(json.dumps(json_safe({"findings": [dataclasses.asdict(f) for f in findings]}), indent=2))
+    else:
+        _print_audit(_console(), findings)
+    failed = args.strict and any(f.level == "warning" for f in findings)
+    return EXIT_PROBLEMS if failed else EXIT_OK
 
 
 def _cmd_state(args: argparse.Namespace) -> int:
@@ -490,6 +547,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
     from . import demo, render
+    from .audit import audit_plan
 
     config = args.config or str(demo.DEFAULT_CONFIG)
     spec = args.model or demo.DEFAULT_MODEL
@@ -499,6 +557,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     shape = _input_shape(args.input_shape, model)
     classes = demo.num_classes_of(model, shape)
     plan, optimizer = _plan_and_build(model, loaded, build=True)
+    findings = audit_plan(plan, model)
     task = demo.SyntheticTask(shape, classes, seed=args.seed)
     console = _console()
     what = (f"training {spec} for {plural(args.steps, 'step')} on synthetic data "
@@ -506,6 +565,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if console is None:
         print(f"config: {config}\n")
         print(render.plan_text(plan))
+        print()
+        _print_audit(None, findings)
         print(f"\n{what}")
         result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size)
         print(demo.report_text(result))
@@ -513,6 +574,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     else:
         console.print(f"config: {config}", highlight=False)
         _print_rich(console, render.plan_table(plan))
+        _print_audit(console, findings)
         console.print(what, highlight=False)
         result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, console)
         _print_rich(console, demo.report_table(result))

@@ -42,7 +42,7 @@ __all__ = [
     "plan_params",
 ]
 
-OPTIMIZER_BUILDERS = Registry("optimizer constructor")
+OPTIMIZER_BUILDERS = Registry("optimizer constructor", locations=("paramwise.layer_decay_constructors",))
 CONSTRUCTORS = OPTIMIZER_BUILDERS  # mmcv's other name for the same registry
 
 _PACKAGE_DIR = os.path.dirname(__file__)

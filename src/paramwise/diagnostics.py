@@ -114,7 +114,7 @@ def _qualifies(key: str, module: nn.Module, leaf: str, ndim: int, norm: bool, in
 
 def _idle_multipliers(outcome: RuleOutcome, options: ParamwiseOptions, model: nn.Module) -> Idle:
     """Multipliers set in the config that decided no parameter, each with the reason."""
-    used = {rule for e in outcome.entries for rule in e.rules.values()}
+    used = {f.rule for e in outcome.entries for factors in e.factors.values() for f in factors}
     idle = [k for k in (*LR_MULTS, *DECAY_MULTS) if getattr(options, k) is not None and k not in used]
     if not idle:
         return Idle((), ())

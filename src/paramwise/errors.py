@@ -22,6 +22,7 @@ __all__ = [
     "BuildTargetError",
     "ConfigError",
     "DuplicateRegistrationError",
+    "ExpressionError",
     "MissingTypeError",
     "UsageTypeError",
     "PROBLEM_KINDS",
@@ -179,6 +180,18 @@ class SharedParameterError(ParamwiseError, ValueError):
 
 class StateLoadError(ParamwiseError, ValueError):
     """Optimizer state cannot be loaded by name: no names, counts or shapes that do not fit, strict misses."""
+
+
+class ExpressionError(ParamwiseError, ValueError):
+    """An expression cannot be parsed, or cannot be evaluated with the values given.
+
+    ``text`` is the expression, ``message`` what is wrong with it (without the text).
+    """
+
+    def __init__(self, message: str, *, text: str):
+        super().__init__(f"{text!r}: {message}")
+        self.message = message
+        self.text = text
 
 
 class ParamwiseWarning(UserWarning):

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ParamwiseError, Problem
+from .errors import ExpressionError, Problem
 from .suggestions import did_you_mean
 
 __all__ = [
@@ -97,18 +97,6 @@ _NODE_WORDS: Mapping[type[ast.AST], str] = {
     ast.YieldFrom: "yield",
     ast.Slice: "a slice",
 }
-
-
-class ExpressionError(ParamwiseError, ValueError):
-    """An expression cannot be parsed, or cannot be evaluated with the values given.
-
-    ``text`` is the expression, ``message`` what is wrong with it (without the text).
-    """
-
-    def __init__(self, message: str, *, text: str):
-        super().__init__(f"{text!r}: {message}")
-        self.message = message
-        self.text = text
 
 
 class _Reject(Exception):
@@ -262,6 +250,8 @@ def _node(node: ast.AST, allowed: frozenset[str], names: set[str]) -> tuple[Comp
         symbol, op = _BINARY[type(node.op)]
         left, left_constant = _build(node.left, allowed, names)
         right, right_constant = _build(node.right, allowed, names)
+        if symbol == "/" and right_constant and right({}) == 0:
+            raise _Reject(f"{ast.unparse(node)} divides by zero")
         if symbol == "**" and right_constant:
             exponent = right({})
             if abs(exponent) > MAX_EXPONENT:

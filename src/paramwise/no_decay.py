@@ -122,8 +122,8 @@ def find_no_decay_tags(model: nn.Module, sources: Sequence[str] = NO_DECAY_SOURC
     tagged: dict[str, NoDecayTag] = {}
     unmatched: list[tuple[str, str]] = []
     if ATTRIBUTE in sources:
-        for name, param in params.items():
-            if getattr(param, ATTRIBUTE, False) is True:
+        for name, tensor in params.items():
+            if getattr(tensor, ATTRIBUTE, False) is True:
                 tagged[name] = NoDecayTag(ATTRIBUTE)
     module_names = {prefix for prefix, _, _ in site_list}
     declaring = [(prefix, module) for prefix, module, _ in site_list
@@ -231,10 +231,11 @@ def no_weight_decay_option(
         return None
     unknown = [v for v in value if v not in NO_DECAY_SOURCES]
     for v in unknown:
+        bare = v.rstrip("()")
+        near = f" Did you mean {bare!r}?" if bare in NO_DECAY_SOURCES else did_you_mean(bare, NO_DECAY_SOURCES)
+        by_name = f" To exclude parameters by name, use custom_keys, e.g. custom_keys={{{v!r}: dict(decay_mult=0.0)}}"
         problems.append(Problem((*path, v), (
-            f"is not a source of no-decay declarations ({', '.join(map(repr, NO_DECAY_SOURCES))})."
-            f"{did_you_mean(v.rstrip('()'), NO_DECAY_SOURCES)} To exclude parameters by name, use custom_keys, "
-            f"e.g. custom_keys={{{v!r}: dict(decay_mult=0.0)}}")))
+            f"is not a source of no-decay declarations ({', '.join(map(repr, NO_DECAY_SOURCES))}).{near or by_name}")))
     if unknown:
         return None
     return NoWeightDecayRule(tuple(s for s in NO_DECAY_SOURCES if s in value), _decay_op(spec), path)

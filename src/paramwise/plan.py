@@ -166,6 +166,10 @@ def make_plan(
         title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
         raise ConfigError(idle.unmatched, title=title)
     found = [*idle.unmatched, *idle.shadowed]
+    for rule in (*options.param_rules, *extra_rules):  # rules that read declarations from the model
+        check = getattr(rule, "problems", None)
+        if check is not None:
+            found.extend(check(model))
     if outcome.duplicates:
         pairs = [f"{skipped} (= {kept})" for skipped, kept in outcome.duplicates]
         found.insert(0, Problem(("model",), "has shared parameters, optimized once under their first name: "

@@ -191,6 +191,8 @@ class ParamRule(Protocol):
 
     ``bind(model)`` prepares what it needs from the whole model (layer ids, shapes) and returns a
     function of ``(name, param, module)`` giving that parameter's factors, ``()`` where it does not apply.
+    A rule may also have ``problems(model) -> tuple[Problem, ...]``: warnings about the model (e.g.
+    ``no_weight_decay()`` names that match no parameter), which the plan lists.
     """
 
     stage: str
