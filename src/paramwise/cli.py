@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem
+from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem, UsageError
 from .suggestions import did_you_mean, plural
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main"]
@@ -33,10 +33,6 @@ _REGISTRIES = {  # `paramwise list` argument -> (module, registry)
     "schedulers": ("schedulers", "SCHEDULERS"),
     "models": ("models", "MODELS"),
 }
-
-
-class UsageError(ParamwiseError):
-    """The command line itself is wrong: a missing file, bad JSON, an override of a key that is not there."""
 
 
 # ----------------------------------------------------------------------------- parser

@@ -24,6 +24,8 @@ __all__ = [
     "DuplicateRegistrationError",
     "ExpressionError",
     "MissingTypeError",
+    "ModelSpecError",
+    "UsageError",
     "UsageTypeError",
     "PROBLEM_KINDS",
     "NotRegisteredError",
@@ -192,6 +194,18 @@ class ExpressionError(ParamwiseError, ValueError):
         super().__init__(f"{text!r}: {message}")
         self.message = message
         self.text = text
+
+
+class UsageError(ParamwiseError, ValueError):
+    """The command line itself is wrong: a missing file, bad JSON, an override of a key that is not there."""
+
+
+class ModelSpecError(ParamwiseError, ValueError):
+    """A model SPEC names nothing that can be built (unknown name, bad import path, missing timm)."""
+
+    def __init__(self, message: str, *, spec: str):
+        super().__init__(message)
+        self.spec = spec
 
 
 class ParamwiseWarning(UserWarning):

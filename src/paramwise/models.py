@@ -19,21 +19,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ParamwiseError
+from .errors import ModelSpecError
 from .registry import Registry
 from .suggestions import did_you_mean
 
 __all__ = ["MODELS", "ModelSpecError", "TinyConvNet", "TinyMLP", "TinyViT", "load_model"]
 
 MODELS = Registry("model")
-
-
-class ModelSpecError(ParamwiseError, ValueError):
-    """A model SPEC names nothing that can be built (unknown name, bad import path, missing timm)."""
-
-    def __init__(self, message: str, *, spec: str):
-        super().__init__(message)
-        self.spec = spec
 
 
 def _conv_bn(cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
