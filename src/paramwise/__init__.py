@@ -69,6 +69,10 @@ _EXPORTS = {
     "fold": "rules",
     "make_plan": "plan",
     "audit_plan": "audit",
+    "build_scheduler": "schedules",
+    "Schedule": "schedules",
+    "ScheduleStateError": "errors",
+    "MetricMissingError": "errors",
     "LearningRateDecayOptimizerConstructor": "layer_decay_constructors",
     "LayerDecayOptimizerConstructor": "layer_decay_constructors",
     "LearningRateDecayOptimWrapperConstructor": "layer_decay_constructors",
@@ -171,6 +175,9 @@ if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is
         DuplicateRegistrationError as DuplicateRegistrationError,
     )
     from .errors import (
+        MetricMissingError as MetricMissingError,
+    )
+    from .errors import (
         MissingTypeError as MissingTypeError,
     )
     from .errors import (
@@ -184,6 +191,9 @@ if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is
     )
     from .errors import (
         Problem as Problem,
+    )
+    from .errors import (
+        ScheduleStateError as ScheduleStateError,
     )
     from .errors import (
         SharedParameterError as SharedParameterError,
@@ -262,6 +272,12 @@ if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is
     )
     from .schedulers import (
         SCHEDULERS as SCHEDULERS,
+    )
+    from .schedules import (
+        Schedule as Schedule,
+    )
+    from .schedules import (
+        build_scheduler as build_scheduler,
     )
 
 

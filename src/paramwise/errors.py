@@ -34,6 +34,8 @@ __all__ = [
     "Problem",
     "SharedParameterError",
     "StateLoadError",
+    "ScheduleStateError",
+    "MetricMissingError",
 ]
 
 
@@ -259,3 +261,19 @@ class ConfigKeyError(ParamwiseError, KeyError):
 
 class ConfigAttributeError(ParamwiseError, AttributeError):
     """``cfg.name`` names neither a key nor an attribute of the config."""
+
+
+class ScheduleStateError(ParamwiseError, ValueError):
+    """A schedule's saved state does not fit the schedule it is loaded into (other parts, a bad step count)."""
+
+
+class MetricMissingError(ParamwiseError, KeyError):
+    """A ReduceOnPlateau part was given metrics without the one it monitors."""
+
+    def __init__(self, message: str, *, monitor: str):
+        super().__init__(message)
+        self.message = message
+        self.monitor = monitor
+
+    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
+        return self.message
