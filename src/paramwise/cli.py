@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format")
     audit.set_defaults(handler=_cmd_audit)
 
+    schedule = sub.add_parser("schedule", parents=[common],
+                              help="show the config's param_scheduler: each group's lr where it changes, and a plot",
+                              description="Build the optimizer and the config's param_scheduler, and show each "
+                                          "distinct group's lr at the steps where something changes; --plot writes "
+                                          "a PNG with one line per distinct group (needs matplotlib).")
+    add_config_args(schedule, required=True)
+    schedule.add_argument("--iters", type=int, required=True, metavar="N", help="iterations of the run")
+    schedule.add_argument("--epoch-length", type=int, metavar="M",
+                          help="iterations per epoch, for parts with by_epoch=True")
+    schedule.add_argument("--param", default="lr", help="the scheduled value to show (default: lr)")
+    schedule.add_argument("--plot", metavar="PNG", help="write a plot of every step to this PNG file")
+    schedule.add_argument("--format", "-f", choices=("table", "json"), default="table", help="output format")
+    schedule.set_defaults(handler=_cmd_schedule)
+
     state = sub.add_parser("state", parents=[common],
                            help="show a checkpoint's optimizer state, and what loading it under a config would change",
                            description="Show the optimizer state in a checkpoint: its groups, parameter names and "
@@ -216,12 +230,25 @@ def _missing_file(path: str) -> UsageError:
 
 def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> Any:
     """Read CONFIG, apply --cfg-options, and return its ``OptimizerConfig`` (optim_wrapper wins)."""
+    return _optimizer_of(_load_config(path, overrides), path)
+
+
+def _optimizer_of(cfg: Any, path: str) -> Any:
+    from .optimizer_section import optimizer_config
+
+    try:
+        return optimizer_config(cfg.to_dict())
+    except ConfigError as e:
+        raise ConfigError(e.problems, title=f"{e.title} in {path}") from e
+
+
+def _load_config(path: str, overrides: Sequence[str]) -> Any:
+    """Read CONFIG and apply --cfg-options: the whole config."""
     if os.path.isdir(path):
         raise UsageError(f"{path!r} is a folder; CONFIG is a config file (.py/.yaml/.json/.toml)")
     if not os.path.isfile(path):
         raise _missing_file(path)
     from .config import Config, parse_cfg_options
-    from .optimizer_section import optimizer_config
 
     cfg = Config.fromfile(path)
     if overrides:
@@ -242,10 +269,7 @@ def _load_optimizer_cfg(path: str, overrides: Sequence[str]) -> Any:
             cfg.merge_from_dict(parsed, allow_new_keys=True)
         except ConfigError as e:
             raise UsageError("bad --cfg-options: " + "; ".join(_problem_lines(e))) from e
-    try:
-        return optimizer_config(cfg.to_dict())
-    except ConfigError as e:
-        raise ConfigError(e.problems, title=f"{e.title} in {path}") from e
+    return cfg
 
 
 def _load_model(spec: str, model_args: str | None) -> Any:
@@ -435,6 +459,72 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
+def _schedule_of(cfg: Any, path: str, optimizer: Any, iters: int | None, epoch_length: int | None) -> Any:
+    """The config's param_scheduler built on ``optimizer``, or None when the config has none."""
+    from .schedules import build_scheduler
+
+    if "param_scheduler" not in cfg:
+        return None
+    return build_scheduler(optimizer, cfg.to_dict()["param_scheduler"], epoch_length=epoch_length,
+                           max_iters=iters)
+
+
+def _print_schedule(console: Any, curves: Any) -> None:
+    """The milestone table of a schedule: one row per step where something changes, one column per curve."""
+    from .render import value_text
+
+    header = ["step", *curves.labels]
+    rows = [[f"{step:,}", *(value_text(v) for v in values)] for step, values in curves.rows()]
+    if console is None:
+        widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+        print(f"{curves.param} per group at the steps where it changes:")
+        for r in [header, *rows]:
+            print("  ".join(c.rjust(w) for c, w in zip(r, widths)).rstrip())
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"{curves.param} per group at the steps where it changes", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in header:
+        table.add_column(name, justify="right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    _print_rich(console, table)
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    from .errors import Problem as _Problem
+    from .schedule_report import plot_schedule, schedule_curves
+
+    if args.iters < 1:
+        raise UsageError("--iters must be at least 1")
+    cfg = _load_config(args.config, args.cfg_options)
+    loaded = _optimizer_of(cfg, args.config)
+    model = _load_model(args.model, args.model_args)
+    _, optimizer = _plan_and_build(model, loaded, build=True)
+    schedule = _schedule_of(cfg, args.config, optimizer, args.iters, args.epoch_length)
+    if schedule is None:
+        hint = " mmcv's lr_config is not read: write it as param_scheduler." if "lr_config" in cfg else ""
+        raise ConfigError([_Problem(("param_scheduler",), "is missing: the config has no schedule to show, e.g. "
+                                                          "param_scheduler=[dict(type='LinearLR', start_factor=0.1, "
+                                                          f"by_epoch=False, begin=0, end=500), ...].{hint}",
+                                    kind="missing")], title=f"no schedule in {args.config}")
+    curves = schedule_curves(schedule, args.iters, args.param)
+    for note in getattr(schedule, "notes", ()):
+        print(f"note: {note}", file=sys.stderr)
+    if args.format == "json":
+        data = {"param": curves.param, "labels": list(curves.labels),
+                "milestones": [{"step": step, "values": list(values)} for step, values in curves.rows()]}
+        print(json.dumps(data, indent=2))
+    else:
+        _print_schedule(_console(), curves)
+    if args.plot:
+        plot_schedule(curves, args.plot, title=f"{curves.param}: {os.path.basename(args.config)}")
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_state(args: argparse.Namespace) -> int:
     from . import checkpoint as ck
 
@@ -544,16 +634,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     from . import demo, render
     from .audit import audit_plan
+    from .schedule_report import schedule_curves
 
     config = args.config or str(demo.DEFAULT_CONFIG)
     spec = args.model or demo.DEFAULT_MODEL
-    loaded = _load_optimizer_cfg(config, args.cfg_options)
+    whole = _load_config(config, args.cfg_options)
+    loaded = _optimizer_of(whole, config)
     torch.manual_seed(args.seed)
     model = _load_model(spec, args.model_args)
     shape = _input_shape(args.input_shape, model)
     classes = demo.num_classes_of(model, shape)
     plan, optimizer = _plan_and_build(model, loaded, build=True)
     findings = audit_plan(plan, model)
+    schedule = _schedule_of(whole, config, optimizer, args.steps, None)
     task = demo.SyntheticTask(shape, classes, seed=args.seed)
     console = _console()
     what = (f"training {spec} for {plural(args.steps, 'step')} on synthetic data "
@@ -563,16 +656,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(render.plan_text(plan))
         print()
         _print_audit(None, findings)
+        if schedule is not None:
+            print()
+            _print_schedule(None, schedule_curves(schedule, args.steps))
         print(f"\n{what}")
-        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size)
+        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, schedule=schedule)
         print(demo.report_text(result))
         print(demo.resume_line(model, optimizer, loaded.optimizer))
     else:
         console.print(f"config: {config}", highlight=False)
         _print_rich(console, render.plan_table(plan))
         _print_audit(console, findings)
+        if schedule is not None:
+            _print_schedule(console, schedule_curves(schedule, args.steps))
         console.print(what, highlight=False)
-        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, console)
+        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, console,
+                                          schedule=schedule)
         _print_rich(console, demo.report_table(result))
         console.print(demo.resume_line(model, optimizer, loaded.optimizer), highlight=False)
     return EXIT_OK

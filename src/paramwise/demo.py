@@ -114,6 +114,7 @@ def train(
     batch_size: int = 32,
     on_step: Callable[[int, float], None] | None = None,
     threads: int | None = 1,
+    schedule: Any = None,
 ) -> DemoResult:
     """Train ``model`` on ``task`` for ``steps`` steps with cross-entropy; ``on_step(step, loss)`` after each.
 
@@ -134,6 +135,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()  # once per iteration, after the optimizer, as torch and mmengine do
             losses.append(float(loss.item()))
             if on_step is not None:
                 on_step(step, losses[-1])
@@ -160,6 +163,7 @@ def train_with_progress(
     steps: int,
     batch_size: int = 32,
     console: Any = None,
+    schedule: Any = None,
 ) -> DemoResult:
     """``train`` with a progress bar on ``console`` (a rich Console), or plain lines when it is None."""
     if console is None:
@@ -169,7 +173,7 @@ def train_with_progress(
             if step % every == 0 or step == steps:
                 print(f"step {step}/{steps}  loss {loss:.4f}", flush=True)
 
-        return train(model, optimizer, task, steps, batch_size, report)
+        return train(model, optimizer, task, steps, batch_size, report, schedule=schedule)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -178,7 +182,7 @@ def train_with_progress(
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("train", total=steps, loss="-")
         return train(model, optimizer, task, steps, batch_size,
-                     lambda step, loss: progress.update(bar, completed=step, loss=f"{loss:.4f}"))
+                     lambda step, loss: progress.update(bar, completed=step, loss=f"{loss:.4f}"), schedule=schedule)
 
 
 def _names(names: Sequence[str], at_most: int = 3) -> str:
