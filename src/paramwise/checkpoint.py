@@ -195,12 +195,18 @@ def _shape_fits(state: Mapping[str, Any], param: torch.Tensor) -> bool:
 
 
 def map_state_by_name(
-    optimizer: torch.optim.Optimizer, state_dict: Mapping[str, Any], *, skip_mismatched: bool = False
+    optimizer: torch.optim.Optimizer,
+    state_dict: Mapping[str, Any],
+    *,
+    skip_mismatched: bool = False,
+    for_loading: bool = False,
 ) -> tuple[dict[str, Any], StateLoadReport]:
     """Rewrite ``state_dict`` into ``optimizer``'s own layout by parameter name, and report what differs.
 
     The result can be given to torch's ``Optimizer.load_state_dict`` as it is: its groups are the
     optimizer's (current hyperparameters, current names), its state keyed by the current positions.
+    ``for_loading`` makes each group's ``params`` a ``range`` (for that load only: it keeps torch's
+    load linear, but a range does not survive ``torch.load(weights_only=True)``).
     """
     saved_state, saved_groups = _check_structure(state_dict, "the state to load")
     saved = _saved_names(saved_groups)
@@ -242,7 +248,10 @@ def map_state_by_name(
                 new_state[position + offset] = state
         new_group = {k: v for k, v in group.items() if k not in _GROUP_ONLY}
         _merge_group_values(gi, group, new_group, members, saved_groups, changes, unmapped, carried)
-        new_group["params"] = list(range(position, position + len(names)))
+        ids = range(position, position + len(names))
+        # a range for torch's own load (its `id in group['params']` test is then O(1), not a list scan:
+        # torch's load is otherwise quadratic); a list where the result is kept or saved
+        new_group["params"] = ids if for_loading else list(ids)
         new_group["param_names"] = list(names)
         new_groups.append(new_group)
         position += len(names)
@@ -331,7 +340,7 @@ def load_optimizer_state(
     Works for any optimizer whose groups carry ``param_names`` (paramwise's always do). With
     ``strict``, names on one side only are an error and nothing is loaded.
     """
-    converted, report = map_state_by_name(optimizer, state_dict, skip_mismatched=skip_mismatched)
+    converted, report = map_state_by_name(optimizer, state_dict, skip_mismatched=skip_mismatched, for_loading=True)
     if strict and (report.missing or report.unexpected):
         raise StateLoadError("strict loading: names differ between the checkpoint and the optimizer:\n  "
                              + "\n  ".join(report.lines()[:2]))
@@ -366,7 +375,7 @@ class _ByName:
         if self.skip_next:
             self.skip_next = False
             return None
-        converted, report = map_state_by_name(optimizer, state_dict)
+        converted, report = map_state_by_name(optimizer, state_dict, for_loading=True)
         _remember(optimizer, report)
         if not report.clean:
             warnings.warn(

@@ -114,8 +114,13 @@ def _qualifies(key: str, module: nn.Module, leaf: str, ndim: int, norm: bool, in
 
 def _idle_multipliers(outcome: RuleOutcome, options: ParamwiseOptions, model: nn.Module) -> Idle:
     """Multipliers set in the config that decided no parameter, each with the reason."""
-    used = {f.rule for e in outcome.entries for factors in e.factors.values() for f in factors}
-    idle = [k for k in (*LR_MULTS, *DECAY_MULTS) if getattr(options, k) is not None and k not in used]
+    set_keys = [k for k in (*LR_MULTS, *DECAY_MULTS) if getattr(options, k) is not None]
+    if not set_keys:
+        return Idle((), ())
+    # entries with equal outcomes share one factors mapping: look at each distinct outcome once
+    outcomes = {id(e.factors): e.factors for e in outcome.entries}
+    used = {f.rule for factors in outcomes.values() for chain in factors.values() for f in chain}
+    idle = [k for k in set_keys if k not in used]
     if not idle:
         return Idle((), ())
     is_norm = NormMatcher(options.norm_types)

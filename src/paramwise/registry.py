@@ -128,7 +128,8 @@ class Registry:
             names = [own]
         for key in names:
             old = self._modules.get(key)
-            if old is not None and old is not obj and not force:
+            # the same definition again (its module was imported a second time) is not a clash
+            if old is not None and old is not obj and not force and _describe(old) != _describe(obj):
                 raise DuplicateRegistrationError(
                     f"{key!r} is already registered in the {self.name} registry as "
                     f"{_describe(old)}; cannot register {_describe(obj)} under the same name. "

@@ -333,6 +333,7 @@ def apply_rules(
     for prefix, module, parent_is_dcn in sites:
         module_classes.add(type(module))
         module_facts = None
+        slots: list[Outcome] | None = None  # this module's outcomes when no custom key matched
         for leaf, param in module._parameters.items():
             if param is None:
                 continue
@@ -369,21 +370,26 @@ def apply_rules(
                         found = custom_outcomes[key]
                         break
             if found is None or composing:
-                if module_facts is None:
-                    module_facts = (
-                        is_norm(module),
-                        is_depthwise_conv(module),
-                        parent_is_dcn and "conv_offset" in prefix and isinstance(module, nn.Conv2d),
-                        parent_is_dcn,
-                    )
-                cache_key = (None if matched is None else matched.custom.key, module_facts)
-                slots = fact_outcomes.get(cache_key)
-                if slots is None:
-                    slots = fact_outcomes[cache_key] = [
-                        resolved(matched, Facts(*module_facts, bias, flat)) for bias in (False, True)
-                        for flat in (False, True)
-                    ]
-                found = slots[(leaf == "bias") * 2 + (param.ndim == 1)]
+                if matched is None and slots is not None:
+                    found = slots[(leaf == "bias") * 2 + (param.ndim == 1)]  # the common case: cached per module
+                else:
+                    if module_facts is None:
+                        module_facts = (
+                            is_norm(module),
+                            is_depthwise_conv(module),
+                            parent_is_dcn and "conv_offset" in prefix and isinstance(module, nn.Conv2d),
+                            parent_is_dcn,
+                        )
+                    cache_key = (None if matched is None else matched.custom.key, module_facts)
+                    these = fact_outcomes.get(cache_key)
+                    if these is None:
+                        these = fact_outcomes[cache_key] = [
+                            resolved(matched, Facts(*module_facts, bias, flat)) for bias in (False, True)
+                            for flat in (False, True)
+                        ]
+                    if matched is None:
+                        slots = these
+                    found = these[(leaf == "bias") * 2 + (param.ndim == 1)]
             # tuple.__new__ skips NamedTuple's Python-level __new__: a third of the per-parameter cost
             entries.append(new_entry(ParamEntry, (name, param, trainable, *found)))
             if param_rules:
