@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+import paramwise
 from paramwise.errors import ConfigError, MetricMissingError, ParamwiseWarning, ScheduleStateError
 from paramwise.schedulers import INF, SCHEDULERS
 from paramwise.schedules import Schedule, build_scheduler
@@ -450,3 +451,20 @@ def test_torch_interface() -> None:
     assert schedule.values_at(3)["lr"] == pytest.approx([0.0125, 0.00125, 0.003125])
     assert schedule.state_dict() == {"step": 1, "plateau": {}}
     assert all(g["initial_lr"] == lr for g, lr in zip(optimizer.param_groups, [0.1, 0.01, 0.025]))
+
+
+def test_tensor_lr_from_the_config_is_copied_and_scheduled_in_place() -> None:
+    """lr=torch.tensor(...) in the config: the groups get their own tensors, the schedule fills them."""
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 2))
+    lr = torch.tensor(0.01)
+    cfg = dict(type="AdamW", lr=lr, foreach=False, paramwise_cfg=dict(custom_keys={"1": dict(lr_mult=10.0)}))
+    optimizer = paramwise.build_optimizer(model, cfg)
+    tensors = [g["lr"] for g in optimizer.param_groups]
+    assert all(isinstance(t, torch.Tensor) for t in tensors) and all(t is not lr for t in tensors)
+    schedule = paramwise.build_scheduler(optimizer, dict(type="LinearLR", start_factor=0.5, by_epoch=False,
+                                                         begin=0, end=4))
+    for _ in range(3):
+        schedule.step()
+    assert all(g["lr"] is t for g, t in zip(optimizer.param_groups, tensors))  # written in place
+    assert float(tensors[1]) / float(tensors[0]) == pytest.approx(10.0)
+    assert float(lr) == pytest.approx(0.01)  # the config's tensor is untouched

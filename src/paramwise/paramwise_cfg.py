@@ -117,8 +117,16 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_scalar_tensor(value: Any) -> bool:
+    """A one-element floating tensor: torch takes one as lr so that compiled steps do not recompile."""
+    return type(value).__name__ == "Tensor" and value.numel() == 1 and value.is_floating_point()
+
+
 def _number_problem(value: Any) -> str | None:
     """Why ``value`` is not a finite number >= 0, or None when it is one."""
+    if _is_scalar_tensor(value):
+        number = float(value)
+        return None if math.isfinite(number) and number >= 0 else f"must be a finite number >= 0, got {value!r}"
     if _is_real(value):
         return None if math.isfinite(value) and value >= 0 else f"must be a finite number >= 0, got {value!r}"
     if value is None:
@@ -206,7 +214,7 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         params_arg=params_arg or "params",
         named=named,
         accepted=accepted,
-        base_lr=base_lr if _is_real(base_lr) else None,
+        base_lr=base_lr if _is_real(base_lr) or _is_scalar_tensor(base_lr) else None,
         base_wd=base_wd if _is_real(base_wd) else None,
     )
 

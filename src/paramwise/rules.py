@@ -230,7 +230,9 @@ def plan_base(spec: OptimizerSpec, options: ParamwiseOptions) -> dict[str, Any]:
     does not split a group off for nothing."""
     base: dict[str, Any] = {}
     if spec.base_lr is not None:
-        base["lr"] = spec.base_lr
+        # a tensor lr (for compiled steps) is copied: schedules write into the groups' lr in place,
+        # which must not change the tensor in the caller's config
+        base["lr"] = spec.base_lr.detach().clone() if hasattr(spec.base_lr, "detach") else spec.base_lr
     if spec.base_wd is not None:
         base["weight_decay"] = spec.base_wd
     for option in sorted({k for ck in options.custom_keys for k in ck.options} - base.keys()):
