@@ -276,8 +276,25 @@ def test_mmengine_optim_wrapper_config_is_read(tmp_path: Path, capsys: pytest.Ca
     data = json.loads(captured.out)
     assert data["optimizer"] == "AdamW"
     assert any(p["weight_decay_rule"] == "norm_decay_mult" for p in data["params"])
-    assert any("wrapper, not the optimizer: clip_grad" in n for n in data["notes"])  # 'type' is not listed
-    assert data["warnings"] == []
+    assert data["warnings"] == [] and data["notes"] == []  # clip_grad is a wrapper key paramwise builds and checks
+
+
+def test_check_validates_the_wrapper_keys_with_the_optimizers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "typo.py", """\
+        optim_wrapper = dict(
+            type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=1e-3, weight_decy=0.05),
+            clip_grads=dict(max_norm=1.0),
+            accumulative_counts=0,
+        )
+        """)
+    assert main(["check", path, "--model", "tiny_convnet"]) == 1
+    err = capsys.readouterr().err
+    assert "optim_wrapper -> clip_grads" in err and "Did you mean 'clip_grad'" in err
+    assert "optim_wrapper -> accumulative_counts" in err
+    assert "optim_wrapper -> optimizer -> weight_decy" in err
 
 
 def test_optim_wrapper_problems_name_their_place_in_that_config(tmp_path: Path,

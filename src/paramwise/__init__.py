@@ -69,6 +69,14 @@ _EXPORTS = {
     "fold": "rules",
     "make_plan": "plan",
     "audit_plan": "audit",
+    "build_optim_wrapper": "wrapper",
+    "check_wrapper_config": "wrapper",
+    "OptimWrapper": "wrapper",
+    "AmpOptimWrapper": "wrapper",
+    "OptimWrapperDict": "wrapper",
+    "OPTIM_WRAPPERS": "wrapper",
+    "group_labels": "wrapper",
+    "ClipPolicy": "clipping",
     "build_scheduler": "schedules",
     "Schedule": "schedules",
     "ScheduleStateError": "errors",
@@ -114,6 +122,7 @@ if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is
     from .checkpoint import (
         saved_parameter_order as saved_parameter_order,
     )
+    from .clipping import ClipPolicy as ClipPolicy
     from .config import (
         Config as Config,
     )
@@ -278,6 +287,27 @@ if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is
     )
     from .schedules import (
         build_scheduler as build_scheduler,
+    )
+    from .wrapper import (
+        OPTIM_WRAPPERS as OPTIM_WRAPPERS,
+    )
+    from .wrapper import (
+        AmpOptimWrapper as AmpOptimWrapper,
+    )
+    from .wrapper import (
+        OptimWrapper as OptimWrapper,
+    )
+    from .wrapper import (
+        OptimWrapperDict as OptimWrapperDict,
+    )
+    from .wrapper import (
+        build_optim_wrapper as build_optim_wrapper,
+    )
+    from .wrapper import (
+        check_wrapper_config as check_wrapper_config,
+    )
+    from .wrapper import (
+        group_labels as group_labels,
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem, UsageError
+from .errors import ConfigError, ParamwiseError, ParamwiseWarning, UsageError
 from .suggestions import did_you_mean, plural
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main"]
@@ -299,20 +299,22 @@ def _plan_and_build(model: Any, loaded: Any, *, build: bool) -> tuple[Any, Any]:
     Problems and warnings name their place in the whole config (inside optim_wrapper where it came from).
     """
     from .constructors import optimizer_constructor
+    from .wrapper import check_wrapper_config
 
+    # the wrapper's keys (clip_grad, accumulative_counts, dtype, ...) are checked with the optimizer's,
+    # so one run lists every problem of the optim_wrapper
+    wrapper_problems = check_wrapper_config(loaded.wrapper) if loaded.source == "optim_wrapper" else []
     try:
         constructor = optimizer_constructor(loaded.optimizer)
         plan = _quietly(constructor.plan, model)
         optimizer = _quietly(constructor.build, plan) if build else None
     except ConfigError as e:
-        problems = [dataclasses.replace(p, path=loaded.locate(p.path)) for p in e.problems]
+        problems = [*wrapper_problems, *(dataclasses.replace(p, path=loaded.locate(p.path)) for p in e.problems)]
         raise ConfigError(problems, title=e.title) from e
+    if wrapper_problems:
+        raise ConfigError(wrapper_problems, title="invalid optim_wrapper")
     found = (*loaded.warnings, *(dataclasses.replace(w, path=loaded.locate(w.path)) for w in plan.warnings))
     notes = tuple(dataclasses.replace(n, path=loaded.locate(n.path)) for n in plan.notes)
-    wrapper_keys = sorted(k for k in loaded.wrapper if k != "type")
-    if wrapper_keys:
-        notes += (Problem(("optim_wrapper",), "keys that configure the training-loop wrapper, not the optimizer: "
-                                              f"{', '.join(wrapper_keys)}"),)
     plan = dataclasses.replace(plan, warnings=found, notes=notes)
     return plan, optimizer
 

@@ -176,8 +176,8 @@ def clip_units(policy: ClipPolicy, param_groups: Sequence[Mapping[str, Any]], la
             hits = 0
             if isinstance(item, int):
                 if item >= len(param_groups):
-                    problems.append(Problem(where, f"group {item} does not exist: the optimizer has "
-                                                   f"{plural(len(param_groups), 'group')} (0 to {len(param_groups) - 1})"))
+                    have = f"{plural(len(param_groups), 'group')} (0 to {len(param_groups) - 1})"
+                    problems.append(Problem(where, f"group {item} does not exist: the optimizer has {have}"))
                     continue
                 hits = len(param_groups[item]["params"])
                 taken[item].update(range(hits))

@@ -10,6 +10,7 @@ clipped step and the number of steps the loss scaler skipped.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -50,8 +51,6 @@ _STATE_KEY = "paramwise_wrapper"  # the wrapper's own entry in its state dict, b
 def _accepted_keys(cls: Any) -> tuple[list[str], bool]:
     """The keyword arguments ``cls`` takes besides ``optimizer``, following ``**kwargs`` up the bases;
     and whether it takes any keyword at all (an open signature ends the walk)."""
-    import inspect
-
     keys: list[str] = []
     for klass in getattr(cls, "__mro__", (cls,)):
         init = klass.__dict__.get("__init__") if isinstance(klass, type) else klass
@@ -196,8 +195,8 @@ def group_labels(param_groups: Sequence[Mapping[str, Any]]) -> list[str]:
 
     One parameter: its name. Several: the module path all of them share (``backbone.layers.3``);
     none shared: the top-level modules they come from joined by ``+`` (``backbone+neck``), if three or
-    fewer; else ``group<i>``, as for groups without ``param_names``. A lone group is ``all``. Labels that would repeat get
-    ``#<i>``, the group's index, appended.
+    fewer; else ``group<i>``, as for groups without ``param_names``. A lone group is ``all``. Labels that
+    would repeat get ``#<i>``, the group's index, appended.
     """
     if len(param_groups) == 1:
         return ["all"]
@@ -711,6 +710,9 @@ def build_optim_wrapper(model: nn.Module, cfg: Mapping[str, Any]) -> OptimWrappe
     """
     if not isinstance(model, nn.Module):
         raise UsageTypeError(f"build_optim_wrapper needs a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(cfg, Mapping) and "optim_wrapper" in cfg:
+        raise ConfigError([Problem(_ROOT, "this is a whole config: pass cfg['optim_wrapper'] to build_optim_wrapper")],
+                          title="wrong config passed")
     if isinstance(cfg, Mapping) and _is_multi(cfg):
         root = unwrap_model(model)
         children = dict(root.named_modules())
@@ -728,9 +730,6 @@ def _build_one(model: nn.Module, cfg: Any, path: tuple[str, ...]) -> OptimWrappe
     if not isinstance(cfg, Mapping):
         raise ConfigError([Problem(path, f"must be a dict like dict(type='OptimWrapper', optimizer=dict(type='SGD', "
                                          f"lr=0.01)), got {type(cfg).__name__}", kind="type")])
-    if "optim_wrapper" in cfg:
-        raise ConfigError([Problem(path, "this is a whole config: pass cfg['optim_wrapper'] to build_optim_wrapper")],
-                          title="wrong config passed")
     try:
         found = optimizer_config({"optim_wrapper": cfg})
     except ConfigError as e:
