@@ -59,6 +59,8 @@ def test_demo_trains_and_reports_lr_per_group() -> None:
     assert re.search(r"\n\s*0\s+0\.0001\s+0\.001\s+0\.002\s*\n", table)
     assert re.search(r"\n\s*5\s+0\.001\s+0\.01\s+0\.02\s*\n", table)
     assert "audit:" in out and "resume:" in out
+    # the wrapper: accumulation 2 (50 optimizer steps for 100 iterations) and clipping at norm 1
+    assert re.search(r"wrapper: 50 optimizer steps for 100 iterations .* last gradient norm before clipping \d", out)
 
 
 def test_show_json_with_filter_and_cfg_options(tmp_path: Path) -> None:

@@ -649,6 +649,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     plan, optimizer = _plan_and_build(model, loaded, build=True)
     findings = audit_plan(plan, model)
     schedule = _schedule_of(whole, config, optimizer, args.steps, None)
+    from .wrapper import wrap_optimizer
+
+    wrapper = wrap_optimizer(optimizer, loaded.wrapper)  # clipping, accumulation, mixed precision
     task = demo.SyntheticTask(shape, classes, seed=args.seed)
     console = _console()
     what = (f"training {spec} for {plural(args.steps, 'step')} on synthetic data "
@@ -662,7 +665,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print()
             _print_schedule(None, schedule_curves(schedule, args.steps))
         print(f"\n{what}")
-        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, schedule=schedule)
+        result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, schedule=schedule,
+                                          wrapper=wrapper)
         print(demo.report_text(result))
         print(demo.resume_line(model, optimizer, loaded.optimizer))
     else:
@@ -673,7 +677,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             _print_schedule(console, schedule_curves(schedule, args.steps))
         console.print(what, highlight=False)
         result = demo.train_with_progress(model, optimizer, task, args.steps, args.batch_size, console,
-                                          schedule=schedule)
+                                          schedule=schedule, wrapper=wrapper)
         _print_rich(console, demo.report_table(result))
         console.print(demo.resume_line(model, optimizer, loaded.optimizer), highlight=False)
     return EXIT_OK

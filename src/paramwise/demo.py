@@ -62,6 +62,9 @@ class DemoResult:
     losses: tuple[float, ...]
     groups: tuple[Mapping[str, Any], ...]  # index, params, names, lr, weight_decay
     seconds: float
+    optimizer_steps: int | None = None  # steps the wrapper took (fewer than iterations when accumulating)
+    skipped_steps: int = 0  # steps the wrapper skipped (inf/nan gradients under float16)
+    grad_norm: Any = None  # the last gradient norm the wrapper clipped (a float, or per group)
 
     def _window(self) -> int:
         return max(1, min(10, len(self.losses) // 10))
@@ -115,8 +118,13 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
     threads: int | None = 1,
     schedule: Any = None,
+    wrapper: Any = None,
 ) -> DemoResult:
     """Train ``model`` on ``task`` for ``steps`` steps with cross-entropy; ``on_step(step, loss)`` after each.
+
+    With ``wrapper`` (a paramwise ``OptimWrapper`` around ``optimizer``) each iteration goes through
+    ``update_params``: its clipping, accumulation and mixed precision apply. ``schedule`` is stepped
+    once per iteration.
 
     ``threads`` caps torch's CPU threads for the run (None: leave as is). One is the default: tiny
     models gain nothing from more, and on a busy machine OpenMP threads waiting on each other
@@ -128,13 +136,20 @@ def train(
     model.train()
     losses = []
     started = time.perf_counter()
+    if wrapper is not None:
+        wrapper.initialize_count_status(model, 0, steps)  # the last accumulation window at its real size
     try:
         for step in range(1, steps + 1):
             inputs, labels = task.batch(batch_size)
-            loss = F.cross_entropy(model(inputs), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if wrapper is not None:
+                with wrapper.optim_context(model):
+                    loss = F.cross_entropy(model(inputs), labels)
+                wrapper.update_params(loss)
+            else:
+                loss = F.cross_entropy(model(inputs), labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             if schedule is not None:
                 schedule.step()  # once per iteration, after the optimizer, as torch and mmengine do
             losses.append(float(loss.item()))
@@ -153,7 +168,10 @@ def train(
         }
         for i, group in enumerate(optimizer.param_groups)
     )
-    return DemoResult(tuple(losses), groups, seconds)
+    if wrapper is None:
+        return DemoResult(tuple(losses), groups, seconds)
+    return DemoResult(tuple(losses), groups, seconds, wrapper.step_count, wrapper.skipped_steps,
+                      wrapper.last_grad_norm)
 
 
 def train_with_progress(
@@ -164,6 +182,7 @@ def train_with_progress(
     batch_size: int = 32,
     console: Any = None,
     schedule: Any = None,
+    wrapper: Any = None,
 ) -> DemoResult:
     """``train`` with a progress bar on ``console`` (a rich Console), or plain lines when it is None."""
     if console is None:
@@ -173,7 +192,7 @@ def train_with_progress(
             if step % every == 0 or step == steps:
                 print(f"step {step}/{steps}  loss {loss:.4f}", flush=True)
 
-        return train(model, optimizer, task, steps, batch_size, report, schedule=schedule)
+        return train(model, optimizer, task, steps, batch_size, report, schedule=schedule, wrapper=wrapper)
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -182,7 +201,8 @@ def train_with_progress(
     with Progress(*columns, console=console) as progress:
         bar = progress.add_task("train", total=steps, loss="-")
         return train(model, optimizer, task, steps, batch_size,
-                     lambda step, loss: progress.update(bar, completed=step, loss=f"{loss:.4f}"), schedule=schedule)
+                     lambda step, loss: progress.update(bar, completed=step, loss=f"{loss:.4f}"), schedule=schedule,
+                     wrapper=wrapper)
 
 
 def _names(names: Sequence[str], at_most: int = 3) -> str:
@@ -193,10 +213,17 @@ def _names(names: Sequence[str], at_most: int = 3) -> str:
 def _loss_line(result: DemoResult) -> str:
     window = result._window()
     steps = len(result.losses)
-    return (
+    line = (
         f"trained {plural(steps, 'step')} in {result.seconds:.1f} s: "
         f"loss {result.start_loss:.4f} -> {result.end_loss:.4f} (mean of the first and last {plural(window, 'step')})"
     )
+    if result.optimizer_steps is not None:
+        norm = result.grad_norm
+        norm_text = ("none" if norm is None else value_text(norm) if not isinstance(norm, Mapping)
+                     else ", ".join(f"{k} {value_text(v)}" for k, v in norm.items()))
+        line += (f"\nwrapper: {plural(result.optimizer_steps, 'optimizer step')} for {plural(steps, 'iteration')} "
+                 f"(accumulation), {result.skipped_steps} skipped; last gradient norm before clipping {norm_text}")
+    return line
 
 
 def report_text(result: DemoResult) -> str:

@@ -27,6 +27,7 @@ from .registry import Registry, call_target, copy_config
 from .suggestions import did_you_mean
 
 __all__ = [
+    "wrap_optimizer",
     "OPTIM_WRAPPERS",
     "AmpOptimWrapper",
     "OptimWrapper",
@@ -744,14 +745,24 @@ def _build_one(model: nn.Module, cfg: Any, path: tuple[str, ...]) -> OptimWrappe
     except ConfigError as e:
         raise ConfigError([_moved(Problem(found.locate(p.path), p.message, p.kind), path) for p in e.problems],
                           title=e.title) from None
-    kwargs = {k: copy_config(v) for k, v in found.wrapper.items() if k != "type"}
-    type_name = found.wrapper.get("type", "OptimWrapper")
-    cls = OPTIM_WRAPPERS.get(type_name) if isinstance(type_name, str) else type_name
     try:
-        wrapper = call_target(cls, {"optimizer": optimizer, **kwargs}, OPTIM_WRAPPERS.name,
-                              getattr(cls, "__name__", "?"))
+        return wrap_optimizer(optimizer, found.wrapper)
     except ConfigError as e:
         raise ConfigError([_moved(p, path) for p in e.problems], title=e.title) from None
+
+
+def wrap_optimizer(optimizer: torch.optim.Optimizer, wrapper_cfg: Mapping[str, Any]) -> OptimWrapper:
+    """Wrap an optimizer already built (e.g. from a plan) with the ``optim_wrapper`` keys of a config.
+
+    ``wrapper_cfg`` is ``OptimizerConfig.wrapper``: ``type``, ``clip_grad``, ``accumulative_counts``, ...
+    """
+    problems = check_wrapper_config(wrapper_cfg)
+    if problems:
+        raise ConfigError(problems, title="invalid optim_wrapper")
+    kwargs = {k: copy_config(v) for k, v in wrapper_cfg.items() if k != "type"}
+    type_name = wrapper_cfg.get("type", "OptimWrapper")
+    cls = OPTIM_WRAPPERS.get(type_name) if isinstance(type_name, str) else type_name
+    wrapper = call_target(cls, {"optimizer": optimizer, **kwargs}, OPTIM_WRAPPERS.name, getattr(cls, "__name__", "?"))
     return wrapper  # type: ignore[no-any-return]
 
 

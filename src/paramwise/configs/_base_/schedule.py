@@ -5,6 +5,8 @@ lr = 1e-2
 optim_wrapper = dict(
     type="OptimWrapper",
     optimizer=dict(type="AdamW", lr=lr, weight_decay=0.05),
+    clip_grad=dict(type="norm", max_norm=1.0),  # clip the gradient norm at 1 (after accumulating)
+    accumulative_counts=2,  # one optimizer step per 2 iterations, the loss scaled by 1/2
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, dwconv_decay_mult=0.0),
 )
 
