@@ -574,3 +574,12 @@ def test_build_raises_every_problem_at_once_with_paths() -> None:
         build_optim_wrapper("model", dict(optimizer=dict(SGD)))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="accumulative_counts"):
         OptimWrapper(torch.optim.SGD(net().parameters(), lr=0.1), accumulative_counts=-1)
+
+
+def test_build_optim_wrapper_warnings_name_their_optim_wrapper_path() -> None:
+    model = nn.Sequential(nn.Linear(2, 2))
+    cfg = dict(type="OptimWrapper", optimizer=dict(type="SGD", lr=0.1),
+               paramwise_cfg=dict(custom_keys={"nothing_here": dict(lr_mult=0.1)}))
+    with pytest.warns(ParamwiseWarning, match=r"^optim_wrapper -> paramwise_cfg -> custom_keys -> nothing_here: "
+                                              r"matches no parameter"):
+        paramwise.build_optim_wrapper(model, cfg)

@@ -741,7 +741,17 @@ def _build_one(model: nn.Module, cfg: Any, path: tuple[str, ...]) -> OptimWrappe
     from .constructors import optimizer_constructor
 
     try:
-        optimizer = optimizer_constructor(found.optimizer)(model)
+        constructor = optimizer_constructor(found.optimizer)
+        with warnings.catch_warnings():  # the plan's warnings are repeated below, at their optim_wrapper paths
+            warnings.simplefilter("ignore", ParamwiseWarning)
+            plan = constructor.plan(model) if hasattr(constructor, "plan") else None
+        if plan is None:
+            optimizer = constructor(model)
+        else:
+            for problem in (*plan.notes, *plan.warnings):
+                located = _moved(Problem(found.locate(problem.path), problem.message, problem.kind), path)
+                warnings.warn(str(located), ParamwiseWarning, stacklevel=3)
+            optimizer = constructor.build(plan)
     except ConfigError as e:
         raise ConfigError([_moved(Problem(found.locate(p.path), p.message, p.kind), path) for p in e.problems],
                           title=e.title) from None
