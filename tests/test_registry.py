@@ -19,6 +19,7 @@ from paramwise import (
     NotRegisteredError,
     ParamwiseError,
     Registry,
+    UsageTypeError,
     build_from_cfg,
 )
 
@@ -438,3 +439,143 @@ def test_build_never_mutates_inputs(cfg, defaults) -> None:
     r.build(cfg, **defaults)
     assert cfg == before_cfg
     assert defaults == before_defaults
+
+
+# ------------------------------------------------------------------------- hardening (issue 13)
+class _BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr exploded")
+
+    __str__ = __repr__
+
+    def __call__(self, **kwargs):
+        return kwargs
+
+
+def test_import_allowlist_admits_only_its_prefixes() -> None:
+    r = Registry("opt", allow_import=("torch.optim", "collections."))
+    assert r.allow_import and r.import_prefixes == ("torch.optim", "collections")
+    import torch
+
+    assert r.get("torch.optim:SGD") is torch.optim.SGD
+    assert r.get("torch.optim.sgd.SGD") is torch.optim.SGD
+    assert r.get("collections:OrderedDict").__name__ == "OrderedDict"
+    for outside in ("os:getcwd", "torch:nn", "torch.optimx:SGD", "collectionsx.abc:Mapping"):
+        with pytest.raises(NotRegisteredError, match=r"not under the modules this registry may import from "
+                                                     r"\('torch.optim', 'collections'\)"):
+            r.get(outside)
+    assert Registry("opt", allow_import="os").get("os:getcwd") is __import__("os").getcwd
+    assert Registry("opt", allow_import=True).import_prefixes is None  # True: any module, as before
+    with pytest.raises(NotRegisteredError, match="allow_import=True"):
+        Registry("opt", allow_import=()).get("os:getcwd")
+
+
+def test_import_allowlist_is_checked_before_importing(monkeypatch: pytest.MonkeyPatch) -> None:
+    imported = []
+    monkeypatch.setattr("importlib.import_module", lambda name: imported.append(name))
+    with pytest.raises(NotRegisteredError):
+        Registry("opt", allow_import=["mypkg"]).get("evil.module:thing")
+    assert imported == []
+
+
+@pytest.mark.parametrize("bad", [1, [None], ["", "x"], [b"torch"], object()])
+def test_import_allowlist_must_be_prefixes(bad) -> None:
+    with pytest.raises(TypeError, match="allow_import"):
+        Registry("opt", allow_import=bad)
+
+
+@pytest.mark.parametrize("path", ["", ":x", "a..b", "x.\0y", ".rel:thing", "os:getcwd.__nothing__"])
+def test_bad_import_paths_are_not_registered_errors(path: str) -> None:
+    r = Registry("opt", allow_import=True)
+    with pytest.raises(NotRegisteredError):
+        r.get(path)
+
+
+@pytest.mark.parametrize(
+    "name", [1, None, b"Adam", ("Adam",), _BadRepr(), 10**5000], ids=["int", "none", "bytes", "tuple", "bad", "big"]
+)
+def test_non_string_names_are_usage_type_errors(reg: Registry, name) -> None:
+    with pytest.raises(UsageTypeError, match="optimizer registry names are strings"):
+        reg.get(name)
+    if not isinstance(name, tuple):  # a tuple of strings is a name and its aliases
+        with pytest.raises(TypeError, match="register_module"):
+            reg.register_module(name=name if name is not None else 3, module=make_fn)
+    assert name not in reg and not reg.holds(name)
+
+
+def test_messages_survive_values_whose_repr_raises(reg: Registry) -> None:
+    with pytest.raises(UsageTypeError, match="its repr raised RuntimeError"):
+        reg.register_module(force=_BadRepr())
+    with pytest.raises(UsageTypeError, match="has no __name__"):
+        reg.register_module(module=_BadRepr())
+    with pytest.raises(BuildArgumentError, match="must be a name or a callable"):
+        build_from_cfg({"type": 10**5000}, reg)
+    with pytest.raises(MissingTypeError, match="its repr raised"):
+        build_from_cfg({_BadRepr(): 1}, reg)
+    reg.register_module(name="bad", module=_BadRepr())
+    with pytest.raises(DuplicateRegistrationError, match="its repr raised"):
+        reg.register_module(name="bad", module=_BadRepr())
+
+
+def test_non_string_argument_names_are_build_argument_errors(reg: Registry) -> None:
+    reg.register_module(module=Flexible)
+    for key in (1, None, b"lr", _BadRepr()):
+        with pytest.raises(BuildArgumentError, match="argument names are strings") as info:
+            build_from_cfg({"type": "Flexible", key: 1}, reg)
+        assert isinstance(info.value, TypeError)
+        with pytest.raises(BuildArgumentError):
+            build_from_cfg({"type": "Adam", key: 1}, reg)  # a fixed signature: no AttributeError in did-you-mean
+
+
+def test_target_errors_whose_str_raises_are_wrapped(reg: Registry) -> None:
+    class Odd(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    def raises_odd():
+        raise Odd()
+
+    reg.register_module(module=raises_odd)
+    with pytest.raises(BuildTargetError, match="building 'raises_odd' .* failed: Odd: Odd\\(\\)"):
+        build_from_cfg({"type": "raises_odd"}, reg)
+
+
+class _Point(tuple):
+    pass
+
+
+def test_build_from_cfg_copies_every_plain_container_all_the_way_down(reg: Registry) -> None:
+    import collections
+
+    import torch
+
+    Pair = collections.namedtuple("Pair", "a b")
+    seen = {}
+
+    def grab(**kwargs):
+        seen.update(kwargs)
+        return kwargs
+
+    reg.register_module(module=grab)
+    tensor, module = torch.zeros(2), torch.nn.Linear(1, 1)
+    cfg = {
+        "type": "grab",
+        "nested": ([1, {"s": {1, 2}}], (bytearray(b"ab"), frozenset({1}))),
+        "pair": Pair([1], 2),
+        "point": _Point(([1],)),
+        "plain": (1, "a", None),
+        "objects": [tensor, module, module.weight],
+    }
+    snapshot = copy.deepcopy(cfg)
+    got = build_from_cfg(cfg, reg)
+    got["nested"][0].append(9)
+    got["nested"][0][1]["s"].add(3)
+    got["nested"][1][0].extend(b"!")
+    got["pair"].a.append(9)
+    got["point"][0].append(9)
+    assert type(got["pair"]) is Pair and type(got["point"]) is _Point
+    assert got["plain"] is cfg["plain"]  # nothing mutable inside: shared
+    assert got["objects"][0] is tensor and got["objects"][1] is module and got["objects"][2] is module.weight
+    assert got["nested"][1][1] is cfg["nested"][1][1]  # frozensets cannot change
+    for key in ("nested", "pair", "point", "plain"):
+        assert cfg[key] == snapshot[key]

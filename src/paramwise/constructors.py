@@ -29,7 +29,7 @@ from .paramwise_cfg import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from .plan import Plan, frozen_notes, make_plan, plan_from_entries
 from .registry import Registry, build_from_cfg, call_target, copy_config
 from .rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, plan_base
-from .suggestions import did_you_mean, plural
+from .suggestions import did_you_mean, plural, safe_repr
 
 __all__ = [
     "CONSTRUCTORS",
@@ -244,6 +244,10 @@ class DefaultOptimizerConstructor:
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
         optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ConfigError([Problem(("optimizer", "type"), (
+                f"{self.spec.type_name} returned {type(optimizer).__name__}, not a torch.optim.Optimizer; name an "
+                "optimizer class, or a factory that returns one"), kind="type")], title="not an optimizer")
         return enable_state_by_name(optimizer)  # load_state_dict matches saved state by parameter name
 
     def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
@@ -347,8 +351,8 @@ _WHOLE_CONFIG_FIX = (
 def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
     if not isinstance(cfg, Mapping):
         raise ConfigError([Problem(("optimizer",), f"must be a dict like dict(type='AdamW', lr=1e-3), got "
-                                                   f"{type(cfg).__name__}: {cfg!r:.80}", kind="type")])
-    wrapper_type = "type" not in cfg or str(cfg["type"]).endswith("OptimWrapper")
+                                                   f"{type(cfg).__name__}: {safe_repr(cfg, 80)}", kind="type")])
+    wrapper_type = "type" not in cfg or (isinstance(cfg["type"], str) and cfg["type"].endswith("OptimWrapper"))
     if "optim_wrapper" in cfg or (isinstance(cfg.get("optimizer"), Mapping) and wrapper_type):
         what = "a whole config" if "optim_wrapper" in cfg or "model" in cfg else "an optim_wrapper config"
         raise ConfigError([Problem((), f"this is {what}, not an optimizer config: {_WHOLE_CONFIG_FIX}",

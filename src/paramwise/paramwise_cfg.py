@@ -6,17 +6,21 @@ Every problem is collected (with its path in the config and the likely fix) and 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError, NotRegisteredError, Problem, UsageTypeError
+import torch
+
+from .errors import ConfigError, ParamwiseError, Problem, UsageTypeError
 from .optimizers import OPTIMIZERS, optimizer_arguments, optimizer_default
 from .registry import Registry, copy_config
-from .suggestions import did_you_mean
+from .suggestions import did_you_mean, format_value, safe_repr
 
 __all__ = [
+    "ARGUMENT_CHECKS",
     "DECAY_MULTS",
     "LR_MULTS",
     "PARAMWISE_KEYS",
@@ -59,10 +63,27 @@ _MISSING = object()
 _PW = (*_ROOT, "paramwise_cfg")
 
 
+#: The common optimizer arguments and what each must be, checked wherever they appear (the optimizer
+#: config and every custom_keys entry) so that a bad value is reported with its path, before torch
+#: raises without one (or, in a parameter group, accepts it silently: torch checks only the defaults).
+#: A check applies only where the optimizer's own default has that shape: Adafactor's ``eps`` is a pair.
+ARGUMENT_CHECKS: dict[str, str] = {
+    "lr": "number",
+    "weight_decay": "number",
+    "momentum": "number",
+    "dampening": "number",
+    "eps": "number",
+    "alpha": "number",
+    "betas": "betas",
+    "nesterov": "bool",
+    "amsgrad": "bool",
+}
+
+
 def register_group_flag(name: str, description: str = "") -> None:
     """Declare a custom_keys option that is copied into the parameter group for hooks to read."""
     if not isinstance(name, str) or not name.isidentifier():
-        raise UsageTypeError(f"a group flag name must be an identifier string, got {name!r}")
+        raise UsageTypeError(f"a group flag name must be an identifier string, got {safe_repr(name)}")
     GROUP_FLAGS[name] = description or "declared with register_group_flag"
 
 
@@ -119,25 +140,94 @@ def _is_real(value: Any) -> bool:
 
 def _is_scalar_tensor(value: Any) -> bool:
     """A one-element floating tensor: torch takes one as lr so that compiled steps do not recompile."""
-    return type(value).__name__ == "Tensor" and value.numel() == 1 and value.is_floating_point()
+    return isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point()
 
 
-def _number_problem(value: Any) -> str | None:
-    """Why ``value`` is not a finite number >= 0, or None when it is one."""
-    if _is_scalar_tensor(value):
-        number = float(value)
-        return None if math.isfinite(number) and number >= 0 else f"must be a finite number >= 0, got {value!r}"
-    if _is_real(value):
-        return None if math.isfinite(value) and value >= 0 else f"must be a finite number >= 0, got {value!r}"
+def _key_text(key: Any) -> str:
+    """A config key as one element of a Problem's path: a string as it is, anything else by its repr."""
+    return key if isinstance(key, str) else safe_repr(key)
+
+
+def _number_problem(value: Any, below: float | None = None) -> str | None:
+    """Why ``value`` is not a finite number >= 0 (and < ``below``, when given), or None when it is one."""
+    expected = "a finite number >= 0" if below is None else f"a number in [0, {format_value(below)})"
+    if _is_scalar_tensor(value) or _is_real(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past the float range: math.isfinite would raise too
+            return f"must be {expected}, got {safe_repr(value, 40)}, which is too large for a float"
+        if not math.isfinite(number) or number < 0 or (below is not None and number >= below):
+            return f"must be {expected}, got {safe_repr(value)}"
+        return None
     if value is None:
         return "is empty (None); write a number"
     if isinstance(value, str):
         try:
             float(value)
         except ValueError:
-            return f"must be a number, got the text {value!r}"
-        return f"must be a number, got the text {value!r}: write {value.strip()} without quotes"
-    return f"must be a number, got {value!r} of type {type(value).__name__}"
+            return f"must be a number, got the text {safe_repr(value)}"
+        return f"must be a number, got the text {safe_repr(value)}: write {value.strip()} without quotes"
+    return f"must be a number, got {safe_repr(value)} of type {type(value).__name__}"
+
+
+def _betas_problem(value: Any) -> str | None:
+    """Why ``value`` is not a pair of coefficients in [0, 1), or None when it is one."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        return f"must be a pair of numbers in [0, 1), such as (0.9, 0.999), got {safe_repr(value)}"
+    for index, beta in enumerate(value):
+        problem = _number_problem(beta, below=1.0)
+        if problem is not None:
+            return f"[{index}] {problem}"
+    return None
+
+
+def _argument_problem(key: Any, value: Any, default: Any) -> str | None:
+    """Why ``value`` does not fit the common optimizer argument ``key`` (see ARGUMENT_CHECKS), or None.
+
+    ``default`` is the optimizer's own default for it (``_MISSING``: none known); a check applies only
+    where that default has the expected shape, and None is valid where the default is None.
+    """
+    check = ARGUMENT_CHECKS.get(key) if isinstance(key, str) else None
+    if check is None:
+        return None
+    if value is None:
+        if default is None:
+            return None
+        use = "" if default is _MISSING else f", or remove the key to use the default {format_value(default)}"
+        return f"is empty (None); write a value{use}"
+    if check == "number":
+        if default not in (_MISSING, None) and not (_is_real(default) or _is_scalar_tensor(default)):
+            return None  # another meaning under this name (Adafactor's eps pair): the optimizer checks it
+        return _number_problem(value)
+    if check == "bool":
+        if default not in (_MISSING, None) and not isinstance(default, bool):
+            return None
+        return None if isinstance(value, bool) else f"must be True or False, got {safe_repr(value)}"
+    if default not in (_MISSING, None) and not (isinstance(default, (tuple, list)) and len(default) == 2):
+        return None
+    return _betas_problem(value)
+
+
+def _not_an_optimizer(cls: Any) -> str | None:
+    """Why ``cls`` cannot be an optimizer's ``type``, or None.
+
+    A class must subclass ``torch.optim.Optimizer`` (``type=dict`` would build a dict); so must the
+    class a ``functools.partial`` wraps. Other callables (factory functions, callable instances) are
+    taken on trust: what they return is only known once they are called.
+    """
+    target = cls.func if isinstance(cls, functools.partial) else cls
+    if not isinstance(target, type):
+        return None if callable(target) else "must be an optimizer name or class"
+    try:
+        ok = issubclass(target, torch.optim.Optimizer)
+    except TypeError:
+        ok = False
+    if ok:
+        return None
+    return (
+        f"is {safe_repr(target)}, which is not an optimizer: a class given as 'type' must subclass "
+        "torch.optim.Optimizer (or name a registered optimizer, e.g. type='AdamW')"
+    )
 
 
 def _check_mult(value: Any, path: tuple[str, ...], problems: list[Problem]) -> float | None:
@@ -163,6 +253,10 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
                 f"is not an optimizer argument: pass the optimizer config to build_optimizer(model, cfg), "
                 f"which takes {key!r} out, or give it to the constructor separately",
             ))
+    for key in [k for k in cfg if not isinstance(k, str)]:
+        cfg.pop(key)
+        problems.append(Problem((*_ROOT, _key_text(key)), (
+            f"is a key of type {type(key).__name__}; optimizer arguments are named by strings"), kind="type"))
     for key in [k for k in cfg if k in PARAMWISE_KEYS]:
         cfg.pop(key)
         problems.append(Problem((*_ROOT, key), "is a paramwise_cfg option; move it into paramwise_cfg"))
@@ -172,15 +266,19 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         return None
     try:
         cls = _optimizer_class(type_value)
-    except (NotRegisteredError, ImportError) as e:
+    except (ParamwiseError, ImportError) as e:
         problems.append(Problem((*_ROOT, "type"), str(e)))
         return None
-    if not isinstance(cls, type) and not callable(cls):
-        problems.append(Problem((*_ROOT, "type"), f"must be an optimizer name or class, got {type_value!r}"))
+    not_optimizer = _not_an_optimizer(cls)
+    if not_optimizer is not None:
+        kind = "value" if isinstance(type_value, str) or callable(type_value) else "type"
+        shown = "" if not_optimizer.startswith("is ") else f", got {safe_repr(type_value)}"
+        problems.append(Problem((*_ROOT, "type"), f"{not_optimizer}{shown}", kind=kind))
         return None
-    type_name = type_value if isinstance(type_value, str) else getattr(cls, "__name__", repr(cls))
+    name = getattr(cls, "__name__", None)
+    type_name = type_value if isinstance(type_value, str) else name if isinstance(name, str) else safe_repr(cls)
     if cls is not type_value and not isinstance(type_value, str):
-        type_name = str(type_value)  # a lazy import from a config: keep the name the user wrote
+        type_name = _plain_name(type_value)  # a lazy import from a config: keep the name the user wrote
     params_arg, named, takes_kwargs = optimizer_arguments(cls)
     accepted = None if takes_kwargs else named
     if accepted is not None:
@@ -203,10 +301,13 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         default = "" if default_lr is _MISSING else f", or remove the key to use {type_name}'s default {default_lr}"
         problems.append(Problem((*_ROOT, "lr"), f"is empty (None); write a number{default}"))
     base_wd = cfg.get("weight_decay")
-    for key, value in (("lr", base_lr), ("weight_decay", base_wd)):
-        problem = None if value is None else _number_problem(value)
+    for key, value in cfg.items():
+        if (key == "lr" and value is None) or (accepted is not None and key not in accepted):
+            continue  # reported above
+        problem = _argument_problem(key, value, optimizer_default(cls, key, _MISSING))
         if problem is not None:
             problems.append(Problem((*_ROOT, key), problem))
+    _check_nesterov(cls, cfg, problems)
     return OptimizerSpec(
         cls=cls,
         type_name=type_name,
@@ -217,6 +318,29 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         base_lr=base_lr if _is_real(base_lr) or _is_scalar_tensor(base_lr) else None,
         base_wd=base_wd if _is_real(base_wd) else None,
     )
+
+
+def _plain_name(value: Any) -> str:
+    """``str(value)`` (a lazy import's own spelling), or its safe repr when that fails."""
+    try:
+        text = str(value)
+    except Exception:
+        return safe_repr(value)
+    return text if isinstance(text, str) else safe_repr(value)
+
+
+def _check_nesterov(cls: Any, cfg: Mapping[str, Any], problems: list[Problem]) -> None:
+    """SGD's nesterov needs momentum > 0 and no dampening: say so at the path, before torch does without one."""
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.SGD)) or cfg.get("nesterov") is not True:
+        return
+    momentum = cfg.get("momentum", optimizer_default(cls, "momentum", 0))
+    dampening = cfg.get("dampening", optimizer_default(cls, "dampening", 0))
+    if _number_problem(momentum) is None and _number_problem(dampening) is None and (
+        float(momentum) <= 0 or float(dampening) != 0
+    ):
+        problems.append(Problem((*_ROOT, "nesterov"), (
+            f"needs momentum > 0 and dampening = 0, got momentum={format_value(momentum)} and "
+            f"dampening={format_value(dampening)}; set momentum (e.g. 0.9) or nesterov=False")))
 
 
 def _optimizer_class(type_value: Any) -> Any:
@@ -249,15 +373,20 @@ def _resolve_custom_keys(
     for key in raw:
         if not isinstance(key, str) or not key:
             message = "keys must be non-empty strings (substrings of parameter names)"
-            problems.append(Problem((*path, repr(key)), message))
+            problems.append(Problem((*path, safe_repr(key)), message))
     # mmengine's matching order: longest key first, ties alphabetical
     for key in sorted(sorted(k for k in raw if isinstance(k, str) and k), key=len, reverse=True):
         entry = raw[key]
         where = (*path, key)
         if not isinstance(entry, Mapping):
-            problems.append(Problem(where, f"must be a dict of options (lr_mult, decay_mult, ...), got {entry!r}"))
+            problems.append(Problem(where, (
+                f"must be a dict of options (lr_mult, decay_mult, ...), got {safe_repr(entry)}"), kind="type"))
             continue
         entry = dict(entry)
+        for option in [o for o in entry if not isinstance(o, str)]:
+            entry.pop(option)
+            problems.append(Problem((*where, safe_repr(option)), (
+                f"is an option name of type {type(option).__name__}; options are named by strings"), kind="type"))
         lr_mult = entry.pop("lr_mult", None)
         decay_mult = entry.pop("decay_mult", None)
         if lr_mult is not None:
@@ -270,8 +399,14 @@ def _resolve_custom_keys(
                 problems.append(Problem(
                     (*where, "decay_mult"), "needs a base weight_decay: set weight_decay in the optimizer config"
                 ))
-        for option in entry:
-            if spec is None or option in spec.named or option in flags:
+        for option, value in entry.items():
+            if spec is None or option in flags:
+                continue
+            if option in spec.named or spec.accepted is None:
+                problem = _argument_problem(option, value, optimizer_default(spec.cls, option, _MISSING))
+                if problem is not None:
+                    problems.append(Problem((*where, option), problem))
+            if option in spec.named:
                 continue
             near = did_you_mean(option, [*spec.named, *flags, "lr_mult", "decay_mult"])
             # an optimizer taking **kwargs accepts any name, but not a misspelt multiplier or flag
@@ -287,8 +422,9 @@ def _resolve_custom_keys(
 
 
 def _check_choice(pw: dict, key: str, choices: tuple[str, ...], problems: list[Problem]) -> None:
-    if key in pw and pw[key] not in choices:
-        problems.append(Problem((*_PW, key), f"must be one of {', '.join(map(repr, choices))}, got {pw[key]!r}"))
+    if key in pw and (not isinstance(pw[key], str) or pw[key] not in choices):
+        message = f"must be one of {', '.join(map(repr, choices))}, got {safe_repr(pw[key])}"
+        problems.append(Problem((*_PW, key), message))
 
 
 def _resolve_flags(pw: dict[str, Any], problems: list[Problem]) -> frozenset[str]:
@@ -299,7 +435,7 @@ def _resolve_flags(pw: dict[str, Any], problems: list[Problem]) -> frozenset[str
     if isinstance(declared, Mapping):  # {name: description}
         declared = list(declared)
     if not isinstance(declared, (list, tuple)) or not all(isinstance(f, str) and f.isidentifier() for f in declared):
-        message = f"must be a list of flag names (identifiers), got {declared!r}"
+        message = f"must be a list of flag names (identifiers), got {safe_repr(declared)}"
         problems.append(Problem((*_PW, "group_flags"), message, kind="type"))
         declared = ()
     return frozenset(GROUP_FLAGS) | frozenset(declared)
@@ -319,15 +455,16 @@ def _resolve_paramwise(
     if not isinstance(raw, Mapping):
         problems.append(Problem(_PW, f"must be a dict or None, got {type(raw).__name__}", kind="type"))
         return ParamwiseOptions()
-    pw = {k: v for k, v in raw.items() if v is not None}  # None means unset, for every key
+    # None means unset for the keys paramwise knows; an unknown key is reported whatever its value
+    pw = {k: v for k, v in raw.items() if v is not None}
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     rule_options = _param_rule_options(pw)
-    for key in list(pw):
-        if key in PARAMWISE_KEYS or key in rule_options:
+    for key in list(raw):
+        if key in PARAMWISE_KEYS or key in rule_options or (raw[key] is None and key in PARAM_RULE_OPTIONS):
             continue
         if allow_extra and isinstance(key, str):
-            extra[key] = pw[key]  # a custom constructor's own option: it reads it itself
+            extra[key] = raw[key]  # a custom constructor's own option: it reads it itself
             continue
         if key == "paramwise_options":
             hint = " (the old mmcv spelling of paramwise_cfg itself: put its entries here directly)"
@@ -335,8 +472,8 @@ def _resolve_paramwise(
             hint = f"; it is an argument of {spec.type_name}: put it in the optimizer config, beside 'type'"
         else:
             known = sorted({*PARAMWISE_KEYS, *PARAM_RULE_OPTIONS.names()})
-            hint = "." + (did_you_mean(str(key), known) or f" Known keys: {', '.join(known)}")
-        problems.append(Problem((*_PW, str(key)), f"is not a paramwise_cfg option{hint}"))
+            hint = "." + (did_you_mean(key, known) or f" Known keys: {', '.join(known)}")
+        problems.append(Problem((*_PW, _key_text(key)), f"is not a paramwise_cfg option{hint}"))
     for key in (*LR_MULTS, *DECAY_MULTS):
         if pw.get(key) is not None:
             values[key] = _check_mult(pw[key], (*_PW, key), problems)
@@ -350,7 +487,7 @@ def _resolve_paramwise(
     for key in ("bypass_duplicate", "strict", "force_default_settings", "compose"):
         if key in pw:
             if not isinstance(pw[key], bool):
-                problems.append(Problem((*_PW, key), f"must be True or False, got {pw[key]!r}"))
+                problems.append(Problem((*_PW, key), f"must be True or False, got {safe_repr(pw[key])}"))
             else:
                 values[key] = pw[key]
     _check_choice(pw, "frozen", FROZEN_CHOICES, problems)
@@ -382,8 +519,8 @@ def resolve_config(
     constructors that read options of their own (checked after they ran: see constructors.py).
     """
     problems: list[Problem] = []
-    spec = _resolve_optimizer(copy_config(optimizer_cfg), problems)
-    options = _resolve_paramwise(copy_config(paramwise_cfg), spec, problems, allow_extra)
+    spec = _resolve_optimizer(copy_config(optimizer_cfg, _ROOT), problems)
+    options = _resolve_paramwise(copy_config(paramwise_cfg, _PW), spec, problems, allow_extra)
     if problems or spec is None:
         raise ConfigError(problems, title="invalid optimizer config")
     return spec, options

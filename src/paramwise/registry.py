@@ -17,16 +17,22 @@ from typing import Any
 
 from .errors import (
     BuildArgumentError,
+    ConfigError,
     DuplicateRegistrationError,
     MissingTypeError,
     NotRegisteredError,
     ParamwiseError,
+    Problem,
     UsageTypeError,
     wrap_target_error,
 )
-from .suggestions import did_you_mean, format_suggestions, suggest
+from .suggestions import did_you_mean, format_suggestions, safe_repr, safe_str, suggest
 
-__all__ = ["Registry", "build_from_cfg", "call_target", "copy_config"]
+__all__ = ["MAX_NESTING", "Registry", "build_from_cfg", "call_target", "copy_config"]
+
+#: How deep ``copy_config`` follows nested containers; real configs nest a few levels, and deeper
+#: input (generated, or self-building) would otherwise end in a RecursionError.
+MAX_NESTING = 200
 
 
 # `get`'s "no default given"; None cannot serve, since `get(name, None)` is the mmengine-style call
@@ -40,7 +46,7 @@ def _callable_name(obj: Any) -> str:
         return name
     if isinstance(obj, functools.partial):
         return f"partial({_callable_name(obj.func)})"
-    return repr(obj)
+    return safe_repr(obj)
 
 
 def _register_names(name: object) -> list[str] | None:
@@ -53,7 +59,7 @@ def _register_names(name: object) -> list[str] | None:
         return list(name)
     raise UsageTypeError(
         "register_module(name=...) takes a string or a non-empty list of strings (the name, then "
-        f"aliases), got {name!r} of type {type(name).__name__}"
+        f"aliases), got {safe_repr(name)} of type {type(name).__name__}"
     )
 
 
@@ -65,8 +71,12 @@ class Registry:
         parent: looked up after this registry's own names, so a project can extend
             paramwise's registries without touching them.
         locations: modules imported on the first lookup, which register their members.
-        allow_import: if true, a ``type`` string with a dot or colon (``"torch.optim:SGD"``)
-            is imported. Off by default: a config must not reach arbitrary code.
+        allow_import: whether a ``type`` string with a dot or colon (``"torch.optim:SGD"``) that is
+            not registered is imported. Off by default: a config must not reach arbitrary code.
+            A string or a list of module prefixes (``("torch.optim", "mypkg.")``) allows only modules
+            under them: ``"torch.optim"`` admits ``torch.optim`` and ``torch.optim.sgd`` but not
+            ``torch.optimx``; a trailing dot changes nothing. The module name is checked before
+            anything is imported. ``True`` allows any module, as before prefixes existed.
     """
 
     def __init__(
@@ -74,12 +84,18 @@ class Registry:
         name: str,
         parent: Registry | None = None,
         locations: Iterable[str] = (),
-        allow_import: bool = False,
+        allow_import: bool | str | Iterable[str] = False,
     ) -> None:
+        if not isinstance(name, str):
+            raise UsageTypeError(f"a registry's name is a string, got {safe_repr(name)} of type {type(name).__name__}")
+        if parent is not None and not isinstance(parent, Registry):
+            raise UsageTypeError(f"Registry(parent=...) takes a Registry or None, got {type(parent).__name__}")
         self.name = name
         self.parent = parent
         self.locations = tuple(locations)
-        self.allow_import = allow_import
+        #: None: any module may be imported; otherwise the module prefixes that may be
+        self.import_prefixes: tuple[str, ...] | None = _import_prefixes(allow_import)
+        self.allow_import = bool(allow_import) if isinstance(allow_import, bool) else bool(self.import_prefixes)
         self._modules: dict[str, Any] = {}
         self._imported = not self.locations
 
@@ -99,7 +115,8 @@ class Registry:
         """
         if not isinstance(force, bool):
             raise UsageTypeError(
-                f"register_module(force=...) takes True or False, got {force!r} of type {type(force).__name__}"
+                f"register_module(force=...) takes True or False, got {safe_repr(force)} of type "
+                f"{type(force).__name__}"
             )
         names = _register_names(name)
         if module is not None:
@@ -116,20 +133,20 @@ class Registry:
         if not callable(obj):
             raise UsageTypeError(
                 f"only callables (classes, functions, functools.partial objects, callable instances) can be "
-                f"registered in the {self.name} registry, got {obj!r} of type {type(obj).__name__}"
+                f"registered in the {self.name} registry, got {safe_repr(obj)} of type {type(obj).__name__}"
             )
         if names is None:
             own = getattr(obj, "__name__", None)
             if not isinstance(own, str):
                 raise UsageTypeError(
-                    f"{obj!r} has no __name__ to register it under in the {self.name} registry; "
+                    f"{safe_repr(obj)} has no __name__ to register it under in the {self.name} registry; "
                     "pass name='...' (a functools.partial or a callable instance always needs one)"
                 )
             names = [own]
         for key in names:
             old = self._modules.get(key)
             # the same definition again (its module was imported a second time) is not a clash
-            if old is not None and old is not obj and not force and _describe(old) != _describe(obj):
+            if old is not None and old is not obj and not force and not _same_definition(old, obj):
                 raise DuplicateRegistrationError(
                     f"{key!r} is already registered in the {self.name} registry as "
                     f"{_describe(old)}; cannot register {_describe(obj)} under the same name. "
@@ -164,7 +181,9 @@ class Registry:
         gives mmengine's behaviour.
         """
         if not isinstance(name, str):
-            raise UsageTypeError(f"{self.name} registry names are strings, got {name!r}")
+            raise UsageTypeError(
+                f"{self.name} registry names are strings, got {safe_repr(name)} of type {type(name).__name__}"
+            )
         try:
             return self._lookup(name)
         except NotRegisteredError:
@@ -180,7 +199,7 @@ class Registry:
             return self._import_path(name)
         close = suggest(name, self.names())
         raise NotRegisteredError(
-            f"{name!r} is not in the {self.name} registry.{self._miss_help(name, close)}",
+            f"{safe_repr(name)} is not in the {self.name} registry.{self._miss_help(name, close)}",
             registry=self.name,
             name=name,
             suggestions=close,
@@ -194,25 +213,35 @@ class Registry:
         return format_suggestions(close) or f" It holds {len(self.names())} names; list them with registry.names()."
 
     def _import_path(self, path: str) -> Any:
+        shown = safe_repr(path)
         if not self.allow_import:
             raise NotRegisteredError(
-                f"{path!r} is not in the {self.name} registry, and it is not imported: a config may "
-                "not import code by path unless the registry was created with allow_import=True. "
-                "Register the object (registry.register_module(module=obj)) or pass the object "
-                "itself as 'type'.",
+                f"{shown} is not in the {self.name} registry, and it is not imported: a config may "
+                "not import code by path unless the registry was created with allow_import=True "
+                "(or a list of module prefixes). Register the object (registry.register_module(module=obj)) "
+                "or pass the object itself as 'type'.",
                 registry=self.name,
                 name=path,
             )
         module_name, sep, attr = path.partition(":")
         if not sep:
             module_name, _, attr = path.rpartition(".")
+        prefixes = self.import_prefixes
+        if prefixes is not None and not any(module_name == p or module_name.startswith(p + ".") for p in prefixes):
+            raise NotRegisteredError(
+                f"{shown} is not in the {self.name} registry, and its module {safe_repr(module_name)} is not "
+                f"under the modules this registry may import from ({', '.join(map(repr, prefixes))}). "
+                "Register the object, pass it itself as 'type', or add its module to allow_import.",
+                registry=self.name,
+                name=path,
+            )
         try:
             obj: Any = importlib.import_module(module_name)
             for part in attr.split("."):
                 obj = getattr(obj, part)
-        except (ImportError, AttributeError) as e:
+        except Exception as e:  # a bad name (ValueError for '' or NUL) or a module that fails to import
             raise NotRegisteredError(
-                f"could not import {path!r} for the {self.name} registry: {e}",
+                f"could not import {shown} for the {self.name} registry: {type(e).__name__}: {safe_str(e)}",
                 registry=self.name,
                 name=path,
             ) from e
@@ -234,7 +263,7 @@ class Registry:
 
     def holds(self, name: str) -> bool:
         """Whether this registry itself (not a parent) holds ``name``, without importing locations."""
-        return name in self._modules
+        return isinstance(name, str) and name in self._modules
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._find(name) is not None
@@ -258,18 +287,57 @@ class Registry:
         return build_from_cfg(cfg, self, default_args or None)
 
 
+def _import_prefixes(allow_import: Any) -> tuple[str, ...] | None:
+    """``allow_import`` as the module prefixes it allows: None for any module, () for none."""
+    if isinstance(allow_import, bool):
+        return None if allow_import else ()
+    items = [allow_import] if isinstance(allow_import, str) else allow_import
+    try:
+        prefixes = tuple(items)
+    except TypeError:
+        prefixes = (None,)  # not iterable: reported below
+    if not all(isinstance(p, str) and p.strip(".") for p in prefixes):
+        raise UsageTypeError(
+            "Registry(allow_import=...) takes True, False, or module prefixes (a string or a list of "
+            f"non-empty strings such as ('torch.optim', 'mypkg.')), got {safe_repr(allow_import)}"
+        )
+    return tuple(p.rstrip(".") for p in prefixes)
+
+
+def _same_definition(old: Any, new: Any) -> bool:
+    """Whether ``new`` is ``old`` defined again (its module imported a second time): same module and name.
+
+    Objects without a qualified name compare by repr; one whose repr fails is never the same.
+    """
+    if isinstance(getattr(new, "__qualname__", None), str):
+        return _describe(old) == _describe(new)
+    try:
+        return isinstance(getattr(old, "__qualname__", None), str) is False and repr(old) == repr(new)
+    except Exception:
+        return False
+
+
 def _describe(obj: Any) -> str:
     qualname = getattr(obj, "__qualname__", None)
     if not isinstance(qualname, str):  # a partial or a callable instance: its repr says what it is
-        return repr(obj)
-    return f"{getattr(obj, '__module__', '?')}.{qualname}"
+        return safe_repr(obj)
+    return f"{safe_str(getattr(obj, '__module__', '?'))}.{qualname}"
 
 
 def _check_arguments(target: Callable[..., Any], kwargs: Mapping[str, Any], registry: str, type_name: str) -> None:
     """Raise ``BuildArgumentError`` if ``kwargs`` cannot be passed to ``target`` by keyword."""
+    for key in kwargs:
+        if not isinstance(key, str):  # Python itself would refuse it with a message that names nothing
+            raise BuildArgumentError(
+                f"{type_name} (from the {registry} registry) got an argument named {safe_repr(key)} of type "
+                f"{type(key).__name__}; argument names are strings.",
+                registry=registry,
+                type_name=type_name,
+                key=safe_str(key),
+            )
     try:
         signature = inspect.signature(target)
-    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+    except Exception:  # builtins without a signature (TypeError, ValueError): let the call decide
         return
     params = signature.parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -312,34 +380,35 @@ def build_from_cfg(
 ) -> Any:
     """Build the object that ``cfg['type']`` names, with the other keys as keyword arguments.
 
-    ``default_args`` fill in keys that ``cfg`` lacks (``type`` too). Neither input is mutated.
-    A config or ``default_args`` that is not a mapping raises ``BuildArgumentError`` (a
-    ``TypeError``); a config without ``type`` raises ``MissingTypeError`` (also a ``KeyError``,
-    as in mmengine).
+    ``default_args`` fill in keys that ``cfg`` lacks (``type`` too). Neither input is mutated: the
+    target gets deep copies of the plain containers in them (see :func:`copy_config`). A config or
+    ``default_args`` that is not a mapping, or a key that is not a string, raises
+    ``BuildArgumentError`` (a ``TypeError``); a config without ``type`` raises ``MissingTypeError``
+    (also a ``KeyError``, as in mmengine).
     """
     if not isinstance(registry, Registry):
         raise UsageTypeError(f"build_from_cfg needs a Registry, got {type(registry).__name__}")
     if not isinstance(cfg, Mapping):
         raise BuildArgumentError(
             f"a config for the {registry.name} registry must be a mapping with a 'type' key, "
-            f"got {type(cfg).__name__}: {cfg!r}",
+            f"got {type(cfg).__name__}: {safe_repr(cfg)}",
             registry=registry.name,
             type_name="?",
         )
     if default_args is not None and not isinstance(default_args, Mapping):
         raise BuildArgumentError(
             f"default_args for the {registry.name} registry must be a mapping or None, "
-            f"got {type(default_args).__name__}: {default_args!r}",
+            f"got {type(default_args).__name__}: {safe_repr(default_args)}",
             registry=registry.name,
             type_name="?",
         )
-    kwargs: dict[str, Any] = dict(default_args or {})
+    kwargs: dict[Any, Any] = dict(default_args or {})
     kwargs.update(cfg)  # shallow copies: the caller's dicts stay as they were
     if "type" not in kwargs:
         raise MissingTypeError(
             f"a config for the {registry.name} registry needs a 'type' key naming what to build; "
-            f"got keys {sorted(map(str, cfg))}"
-            + (f" (and default_args keys {sorted(map(str, default_args))})" if default_args else "")
+            f"got keys {_key_list(cfg)}"
+            + (f" (and default_args keys {_key_list(default_args)})" if default_args else "")
             + ".",
             registry=registry.name,
             type_name="?",
@@ -356,14 +425,24 @@ def build_from_cfg(
         raise BuildArgumentError(
             f"'type' in a config for the {registry.name} registry must be a name or a callable "
             "(a class, a function, ...), "
-            f"got {obj_type!r} of type {type(obj_type).__name__}.",
+            f"got {safe_repr(obj_type)} of type {type(obj_type).__name__}.",
             registry=registry.name,
-            type_name=repr(obj_type),
+            type_name=safe_repr(obj_type),
             key="type",
         )
-    # Values may be mutable (lists, dicts); the target may mutate them. Copy so the caller's
-    # config survives, but keep tensors, modules and other non-plain objects as they are.
-    return call_target(target, {k: copy_config(v) for k, v in kwargs.items()}, registry.name, type_name)
+    # Values may be mutable (lists, dicts, sets, bytearrays, also inside tuples); the target may
+    # mutate them. Copy so the caller's config survives, but keep tensors, modules and other
+    # non-plain objects as they are.
+    try:
+        copied = {k: copy_config(v, (safe_str(k),)) for k, v in kwargs.items()}
+    except ConfigError as e:
+        raise ConfigError(e.problems, title=f"invalid config for the {registry.name} registry") from None
+    return call_target(target, copied, registry.name, type_name)
+
+
+def _key_list(mapping: Mapping[Any, Any]) -> str:
+    """The keys of ``mapping`` for a message, sorted as text (keys need not be strings)."""
+    return "[" + ", ".join(sorted(safe_repr(k) for k in mapping)) + "]"
 
 
 def call_target(target: Callable[..., Any], kwargs: Mapping[str, Any], registry: str, type_name: str) -> Any:
@@ -379,20 +458,73 @@ def call_target(target: Callable[..., Any], kwargs: Mapping[str, Any], registry:
     except Exception as e:
         raise wrap_target_error(
             e,
-            f"building {type_name!r} from the {registry} registry failed: {type(e).__name__}: {e}",
+            f"building {safe_repr(type_name)} from the {registry} registry failed: {type(e).__name__}: "
+            f"{safe_str(e, 4000)}",
             registry=registry,
             type_name=type_name,
         ) from e
 
 
-def copy_config(value: Any) -> Any:
-    """Copy nested mappings (a ``Config`` too) and lists into plain dicts and lists.
+def copy_config(value: Any, path: tuple[str, ...] = ()) -> Any:
+    """Copy the plain containers in ``value`` all the way down; share everything else.
 
-    Leaves (numbers, tensors, parameters, modules) stay shared: only the containers a callee
-    could mutate are new.
+    Mappings (a ``Config`` too) become dicts and lists stay lists; sets and bytearrays are copied;
+    a tuple is rebuilt (as its own type) when something inside it was copied. Leaves and other
+    objects (numbers, strings, tensors, parameters, modules) stay shared: only the containers a
+    callee could mutate are new. A container that holds itself is copied into one that holds
+    itself. Nesting deeper than ``MAX_NESTING`` raises ``ConfigError`` naming the path (prefixed
+    by ``path``), instead of a RecursionError.
     """
+    try:
+        return _copy(value, path, {}, 0)
+    except RecursionError:  # the caller was already deep in the stack
+        raise ConfigError([Problem(path, "is nested too deeply to copy; configs nest a few levels")],
+                          title="config nested too deeply") from None
+
+
+def _copy(value: Any, path: tuple[str, ...], memo: dict[int, Any], depth: int) -> Any:
+    if isinstance(value, (str, bytes, int, float, complex, type(None))):
+        return value  # the common leaves first: immutable, nothing to look up
+    done = memo.get(id(value))
+    if done is not None:
+        return done
+    if depth > MAX_NESTING and isinstance(value, (Mapping, list, tuple, set, bytearray)):
+        raise ConfigError([Problem(path, f"nests containers more than {MAX_NESTING} levels deep")],
+                          title="config nested too deeply")
     if isinstance(value, Mapping):
-        return {k: copy_config(v) for k, v in value.items()}
+        out: Any = {}
+        memo[id(value)] = out
+        for k, v in value.items():
+            out[k] = _copy(v, (*path, safe_str(k)), memo, depth + 1)
+        return out
     if isinstance(value, list):
-        return [copy_config(v) for v in value]
+        out = []
+        memo[id(value)] = out
+        out.extend(_copy(v, (*path, f"[{i}]"), memo, depth + 1) for i, v in enumerate(value))
+        return out
+    if isinstance(value, tuple):
+        items = [_copy(v, (*path, f"[{i}]"), memo, depth + 1) for i, v in enumerate(value)]
+        if all(a is b for a, b in zip(items, value)):
+            return value  # nothing mutable inside: the tuple itself can be shared
+        return _rebuild_tuple(value, items)
+    if isinstance(value, bytearray):
+        return memo.setdefault(id(value), bytearray(value))
+    if isinstance(value, (set, frozenset)):
+        # set members are hashable, so they are not containers that can change; the set itself can
+        return value if isinstance(value, frozenset) else memo.setdefault(id(value), set(value))
     return value
+
+
+def _rebuild_tuple(value: tuple[Any, ...], items: list[Any]) -> tuple[Any, ...]:
+    """A tuple of ``value``'s type holding ``items``: namedtuples take them by position."""
+    if type(value) is tuple:
+        return tuple(items)
+    if hasattr(value, "_fields"):
+        try:
+            return type(value)(*items)
+        except Exception:
+            pass
+    try:
+        return type(value)(items)
+    except Exception:  # a tuple subclass that cannot be rebuilt from its items: a plain tuple then
+        return tuple(items)

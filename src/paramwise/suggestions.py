@@ -6,12 +6,71 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["did_you_mean", "format_suggestions", "format_value", "plural", "suggest"]
+__all__ = ["did_you_mean", "format_suggestions", "format_value", "plural", "safe_repr", "safe_str", "suggest"]
+
+#: Longest repr a message shows of a value; a config can hold a 400-digit number or a huge list.
+REPR_LIMIT = 200
 
 
-def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
-    """Return up to ``n`` candidates close to ``word``, case-insensitive matches first."""
-    pool = sorted({str(c) for c in candidates})
+def safe_repr(value: Any, limit: int = REPR_LIMIT) -> str:
+    """``repr(value)`` for a message, shortened to ``limit`` characters; never raises.
+
+    A config can hold anything: an object whose ``__repr__`` raises, or an integer too long for
+    Python to print (``ValueError`` past 4300 digits). A message about a bad value must not fail in turn.
+    """
+    try:
+        text = repr(value)
+    except Exception as e:  # the value's own repr failed: describe it by its type
+        if isinstance(value, int):
+            text = f"<an integer of about {_digits(value)} digits>"
+        else:
+            text = f"<{_type_name(value)} object (its repr raised {_type_name(e)})>"
+    if not isinstance(text, str):
+        text = f"<{_type_name(value)} object>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def safe_str(value: Any, limit: int = REPR_LIMIT) -> str:
+    """``str(value)`` for a message, shortened to ``limit`` characters; never raises (then :func:`safe_repr`).
+
+    For names, keys and exception texts; a value whose type matters in the message wants :func:`safe_repr`.
+    """
+    text = _plain_str(value)
+    if text is None:
+        return safe_repr(value, limit)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _type_name(value: Any) -> str:
+    name = getattr(type(value), "__name__", None)
+    return name if isinstance(name, str) else "?"
+
+
+def _plain_str(value: Any) -> str | None:
+    """``str(value)``, or None when that raises or gives no string."""
+    if isinstance(value, str):
+        return value
+    try:
+        text = str(value)
+    except Exception:
+        return None
+    return text if isinstance(text, str) else None
+
+
+def _digits(value: int) -> int:
+    return int(value.bit_length() * 0.30103) + 1
+
+
+def suggest(word: Any, candidates: Iterable[Any], n: int = 3) -> list[str]:
+    """Return up to ``n`` candidates close to ``word``, case-insensitive matches first.
+
+    Candidates and ``word`` may be anything (a config's keys need not be strings): each is compared
+    as its ``str()``, and one whose ``str()`` fails is skipped (a ``word`` like that gets no suggestions).
+    """
+    word = _plain_str(word)
+    if word is None:
+        return []
+    pool = sorted({text for text in map(_plain_str, candidates) if text is not None})
     exact_case = [c for c in pool if c.lower() == word.lower() and c != word]
     lowered = {c.lower(): c for c in pool}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=n, cutoff=0.6)
@@ -19,7 +78,7 @@ def suggest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     return out[:n]
 
 
-def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
+def did_you_mean(word: Any, candidates: Iterable[Any], n: int = 3) -> str:
     """Return `` Did you mean 'x'?`` (with a leading space) or an empty string."""
     return format_suggestions(suggest(word, candidates, n))
 
@@ -47,4 +106,9 @@ def format_value(value: Any) -> str:
         return f"{value:.6g}"
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(format_value(v) for v in value) + ")"
-    return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return safe_repr(value)  # past 4300 digits str() raises
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)
