@@ -19,13 +19,109 @@ from typing import Any
 from .config_lazy import LazyObject
 from .errors import ConfigDependencyError, ConfigFileError, Problem
 
-__all__ = ["BASE_KEY", "DUMPERS", "LOADERS", "SCALAR_TYPES", "SUPPORTED_SUFFIXES", "dump_problems", "dumps_python"]
+__all__ = [
+    "BASE_KEY",
+    "DUMPERS",
+    "LOADERS",
+    "MAX_DEPTH",
+    "MAX_INHERITANCE",
+    "MAX_VALUES",
+    "SCALAR_TYPES",
+    "SUPPORTED_SUFFIXES",
+    "dump_problems",
+    "dumps_python",
+    "key_text",
+    "structure_problem",
+]
 
 BASE_KEY = "_base_"
 SUPPORTED_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".toml")
 
 SCALAR_TYPES = (str, int, float, bool, type(None))
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
+
+# Limits that keep hostile or broken configs from exhausting the stack, memory or time. Real configs
+# stay far below them: mmdet's deepest configs nest about 8 levels and inherit about 5 files deep.
+#: Levels of dicts/lists/tuples, the top-level mapping being level 1.
+MAX_DEPTH = 100
+#: Values (containers and scalars) in one config, counted at every place they appear: a YAML alias or
+#: a list shared by reference counts once per use, which bounds "billion laughs" alias expansion.
+MAX_VALUES = 1_000_000
+#: Files in one inheritance chain (``_base_`` entries and ``read_base()`` imports, the file itself included).
+MAX_INHERITANCE = 64
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def key_text(key: Any) -> str:
+    """A key as text for messages and key paths; never fails (an int too long for ``str`` is described)."""
+    try:
+        return key if isinstance(key, str) else str(key)
+    except ValueError:  # int with more digits than sys.get_int_max_str_digits()
+        return f"<{type(key).__name__} of {key.bit_length()} bits>" if isinstance(key, int) else type(key).__name__
+
+
+class _Leave:
+    """Marks, on the walk's stack, the point where a container's children are all done."""
+
+
+_LEAVE = _Leave()
+
+
+def structure_problem(value: Any, *, max_depth: int, max_values: int, path: tuple[str, ...] = ()) -> Problem | None:
+    """The first self-reference, too deep nesting or too large expansion in ``value``, at its key path.
+
+    Every other traversal of a config (merging, wrapping, dumping, ``{{_base_}}`` substitution) is
+    recursive and expands shared references, so they are safe only on values this accepts. The walk
+    itself uses its own stack and stops after ``max_values`` values. Shared (not circular) references
+    are fine; they just count once per place they appear.
+    """
+    seen = 0
+    active: set[int] = set()  # ids of the containers on the path from the top to the current value
+    stack: list[tuple[Any, int, Any]] = [(value, 0, None)]  # (value, depth, trail: (key, parent trail))
+    while stack:
+        item, depth, trail = stack.pop()
+        if item is _LEAVE:
+            active.discard(depth)  # for a leave marker the slot holds the container's id
+            continue
+        seen += 1
+        if seen > max_values:
+            message = (
+                f"the config holds more than {max_values:,} values (YAML aliases and repeated references"
+                " count each time they appear); this looks like an alias bomb. Write the values out or split the config"
+            )
+            return Problem(_trail_path(trail, path), message)
+        if not isinstance(item, (Mapping, list, tuple)):
+            continue
+        if id(item) in active:
+            message = (
+                "the value contains itself (a YAML anchor used inside its own value, or a list or dict added"
+                " to itself), so it has no end; use a copy instead of the same object"
+            )
+            return Problem(_trail_path(trail, path), message)
+        if depth >= max_depth:
+            message = f"the config is nested more than {max_depth} levels deep here; flatten it"
+            return Problem(_trail_path(trail, path), message)
+        active.add(id(item))
+        stack.append((_LEAVE, id(item), None))
+        if isinstance(item, Mapping):
+            for key, child in reversed(list(item.items())):
+                stack.append((child, depth + 1, (key, trail)))
+                if isinstance(key, tuple):  # tuple keys (.py configs) nest too
+                    stack.append((key, depth + 1, ("<key>", trail)))
+        else:
+            for index in range(len(item) - 1, -1, -1):
+                stack.append((item[index], depth + 1, (index, trail)))
+    return None
+
+
+def _trail_path(trail: Any, prefix: tuple[str, ...]) -> tuple[str, ...]:
+    keys = []
+    while trail is not None:
+        key, trail = trail
+        keys.append(key_text(key))
+    return (*prefix, *reversed(keys))
 
 
 def _import_yaml(path: Path) -> Any:
@@ -64,15 +160,44 @@ def _yaml_loader(yaml: Any) -> Any:
                     raise _DuplicateKey(key, key_node.start_mark.line + 1, first)
             return super().construct_mapping(node, deep=deep)
 
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            # PyYAML composes recursively: refuse deep nesting before it exhausts the stack. The exact
+            # limit (and self-references, and alias expansion) is checked on the loaded data.
+            depth = getattr(self, "_paramwise_depth", 0)
+            if depth > MAX_DEPTH + 1:
+                raise _TooDeep(self.peek_event().start_mark.line + 1)
+            self._paramwise_depth = depth + 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._paramwise_depth = depth
+
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+0123456789"))
     return Loader
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 def _load_yaml(path: Path, text: str) -> Any:
-    """Parse YAML with a safe loader only, so a config can never construct Python objects."""
+    """Parse YAML with a safe loader only, so a config can never construct Python objects.
+
+    A file without a document (empty, only comments) is an empty mapping; an explicit ``null`` is None.
+    """
     yaml = _import_yaml(path)
+    loader = None
     try:
-        return yaml.load(text, Loader=_yaml_loader(yaml))  # a SafeLoader subclass: no Python objects
+        loader = _yaml_loader(yaml)(text)  # a SafeLoader subclass: no Python objects
+        node = loader.get_single_node()
+        if node is None or (node.tag == "tag:yaml.org,2002:null" and node.value == ""):  # no content at all
+            return {}
+        return loader.construct_document(node)
+    except _TooDeep as exc:
+        message = f"the config is nested more than {MAX_DEPTH} levels deep; flatten it"
+        raise ConfigFileError(message, filename=str(path), line=exc.line) from None
     except _DuplicateKey as exc:
         message = (
             f"duplicate key {exc.key!r} (first at line {exc.first}); YAML would keep only the last one."
@@ -83,6 +208,23 @@ def _load_yaml(path: Path, text: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
         raise ConfigFileError(_yaml_message(exc), filename=str(path), line=line) from exc
+    except ValueError as exc:  # int('9' * 5000): more digits than Python converts
+        raise ConfigFileError(_value_message(exc), filename=str(path)) from exc
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _value_message(exc: BaseException) -> str:
+    """Explain a ValueError or RecursionError that a parser let through."""
+    if isinstance(exc, RecursionError):
+        return f"the config is nested too deeply to parse (the limit is {MAX_DEPTH} levels); flatten it"
+    if "digits" in str(exc):
+        return (
+            f"a number has more than {sys.get_int_max_str_digits()} digits, more than Python reads;"
+            " write it as a string or a float"
+        )
+    return f"cannot read a value: {exc}"
 
 
 def _yaml_message(exc: Exception) -> str:
@@ -107,6 +249,8 @@ def _load_json(path: Path, text: str) -> Any:
     except json.JSONDecodeError as exc:
         message = f"invalid JSON: {exc.msg} (column {exc.colno})"
         raise ConfigFileError(message, filename=str(path), line=exc.lineno) from exc
+    except (ValueError, RecursionError) as exc:  # a huge number; nesting deeper than the stack
+        raise ConfigFileError(_value_message(exc), filename=str(path)) from None
 
 
 def _import_toml_reader(path: Path) -> Any:
@@ -129,6 +273,8 @@ def _load_toml(path: Path, text: str) -> Any:
         found = re.search(r"line (\d+)", str(exc))
         line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         raise ConfigFileError(f"invalid TOML: {exc}", filename=str(path), line=line) from exc
+    except (ValueError, RecursionError) as exc:  # a huge number; nesting deeper than the stack
+        raise ConfigFileError(_value_message(exc), filename=str(path)) from None
 
 
 #: Readers of the data formats; ``.py`` configs are run by :mod:`paramwise.config_python`.
@@ -152,7 +298,7 @@ def dump_problems(data: Mapping[Any, Any], suffix: str) -> list[Problem]:
     if suffix == ".py":
         for key in data:
             if not isinstance(key, str):
-                problems.append(Problem((str(key),), "the top-level keys of a .py config are names; use a string"))
+                problems.append(Problem((key_text(key),), "the top-level keys of a .py config are names; use a string"))
             elif key.startswith("_") and key != BASE_KEY:
                 problems.append(
                     Problem(
@@ -179,6 +325,12 @@ def dump_problems(data: Mapping[Any, Any], suffix: str) -> list[Problem]:
                     " when the .py file is read back"
                 )
                 problems.append(Problem(path, message))
+        elif type(value) is int and suffix != ".py" and _too_many_digits(value):
+            message = (
+                f"an int of {value.bit_length()} bits has more than {sys.get_int_max_str_digits()} digits, which"
+                f" a {suffix} file cannot hold; dump to .py (written in hex) or store it as a string"
+            )
+            problems.append(Problem(path, message))
         elif type(value) not in SCALAR_TYPES:
             problems.append(
                 Problem(
@@ -192,11 +344,21 @@ def dump_problems(data: Mapping[Any, Any], suffix: str) -> list[Problem]:
     return problems
 
 
+def _too_many_digits(value: int) -> bool:
+    try:
+        str(value)
+    except ValueError:
+        return True
+    return False
+
+
 def _key_problem(key: Any, suffix: str) -> str | None:
     """Why a (non-string) key cannot be written to ``suffix`` and read back equal, or None."""
     if isinstance(key, str):
         return None
     kind = type(key).__name__
+    if type(key) is int and suffix != ".py" and _too_many_digits(key):
+        return f"key {key_text(key)} has too many digits for a {suffix} file; use a string key or dump to .py"
     if suffix == ".py":
         return None if _python_literal_key(key) else f"key {key!r} is a {kind}, which a .py file cannot write"
     if suffix in (".yaml", ".yml"):
@@ -220,7 +382,7 @@ def _keys(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], 
     if isinstance(value, dict):
         for key, item in value.items():
             yield path, key
-            yield from _keys(item, (*path, str(key)))
+            yield from _keys(item, (*path, key_text(key)))
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             yield from _keys(item, (*path, str(index)))
@@ -230,7 +392,7 @@ def _leaves(value: Any, path: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...]
     """Every non-container value in a nested config, with its path."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _leaves(item, (*path, str(key)))
+            yield from _leaves(item, (*path, key_text(key)))
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
             yield from _leaves(item, (*path, str(index)))
@@ -386,6 +548,8 @@ def _py_flat(value: Any, names: Mapping[LazyObject, str]) -> str:
         return names[value]
     if type(value) is float and not math.isfinite(value):
         return "float('nan')" if math.isnan(value) else ("-" if value < 0 else "") + "float('inf')"
+    if type(value) is int and _too_many_digits(value):  # hex has no digit limit and reads back equal
+        return hex(value)
     return repr(value)  # exact for str/int/float/bool/None; other objects only appear in pretty_text
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from .config_formats import key_text
 from .config_lazy import LazyObject
 from .config_refs import BaseRef, find_base_value, missing_ref_error, package_config_file
 from .errors import ConfigFileError
@@ -98,13 +99,16 @@ def split_python_bases(path: Path, text: str) -> tuple[ast.Module, Any]:
         tree = ast.parse(text, filename=str(path))
     except SyntaxError as exc:
         raise ConfigFileError(f"Python syntax error: {exc.msg}", filename=str(path), line=exc.lineno) from exc
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes in the source; absurd nesting
+        message = f"cannot parse this Python config ({type(exc).__name__}: {exc})"
+        raise ConfigFileError(message, filename=str(path)) from None
     value: Any = None
     body = []
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == BASE_KEY for t in node.targets):
             try:
                 value = ast.literal_eval(node.value)
-            except ValueError as exc:
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
                 message = (
                     "_base_ must be written as a literal string or list of strings (it is read before the"
                     " file runs), e.g. _base_ = ['../_base_/models/retinanet.py']"
@@ -262,14 +266,17 @@ def run_python_config(
         exec(compile(tree, str(path), "exec"), namespace)
     except ConfigFileError:
         raise
+    except KeyboardInterrupt:  # the user's Ctrl-C must still stop the program
+        raise
     except SystemExit as exc:
-        message = f"the config called exit() (code {exc.code!r}) while loading; remove the call"
+        code = key_text(exc.code) if isinstance(exc.code, int) else repr(exc.code)  # a 5000-digit int has no repr
+        message = f"the config called exit() (code {code}) while loading; remove the call"
         raise ConfigFileError(message, filename=str(path), line=_line_in(exc, path)) from exc
     except NameError as exc:
         if exc.name is not None and exc.name in refs:
             raise missing_ref_error(refs[exc.name], bases or {}, path) from exc
         raise _run_error(exc, path) from exc
-    except Exception as exc:
+    except BaseException as exc:  # GeneratorExit and other non-Exception raises end here too
         raise _run_error(exc, path) from exc
     imported = _import_bound_names(tree)  # what imports bind is the file's tooling, not its config
     return {
@@ -279,8 +286,12 @@ def run_python_config(
     }
 
 
-def _run_error(exc: Exception, path: Path) -> ConfigFileError:
-    message = f"running this Python config raised {type(exc).__name__}: {exc}"
+def _run_error(exc: BaseException, path: Path) -> ConfigFileError:
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose own message cannot be formatted
+        text = "(its message cannot be shown)"
+    message = f"running this Python config raised {type(exc).__name__}: {text}"
     return ConfigFileError(message, filename=str(path), line=_line_in(exc, path))
 
 
