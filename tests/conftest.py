@@ -1,13 +1,36 @@
-"""Shared test settings: a hypothesis profile fit for shared, noisy CI machines."""
+"""Shared test settings: a hypothesis profile fit for shared, noisy CI machines.
+
+``PARAMWISE_FUZZ_EXAMPLES`` sets how many examples each property tries (60 by default, bounded for
+CI); a long fuzz run is ``PARAMWISE_FUZZ_EXAMPLES=10000 bash scripts/test.sh -k hardening``.
+A test's own ``@settings(max_examples=...)`` takes precedence over the profile.
+"""
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, settings
+
+_EXAMPLES_VAR = "PARAMWISE_FUZZ_EXAMPLES"
+
+
+def _fuzz_examples(default: int = 60) -> int:
+    raw = os.environ.get(_EXAMPLES_VAR, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{_EXAMPLES_VAR} must be a positive whole number, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{_EXAMPLES_VAR} must be a positive whole number, got {raw!r}")
+    return value
+
 
 settings.register_profile(
     "paramwise",
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    max_examples=60,
+    max_examples=_fuzz_examples(),
 )
 settings.load_profile("paramwise")

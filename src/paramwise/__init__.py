@@ -22,6 +22,7 @@ _EXPORTS = {
     "BuildArgumentError": "errors",
     "MissingTypeError": "errors",
     "UsageTypeError": "errors",
+    "InternalError": "errors",
     "BuildTargetError": "errors",
     "SharedParameterError": "errors",
     "Problem": "errors",
@@ -182,6 +183,9 @@ if TYPE_CHECKING:  # what type checkers see: every export, so a misspelt name is
     )
     from .errors import (
         DuplicateRegistrationError as DuplicateRegistrationError,
+    )
+    from .errors import (
+        InternalError as InternalError,
     )
     from .errors import (
         MetricMissingError as MetricMissingError,

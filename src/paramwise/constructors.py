@@ -24,7 +24,7 @@ from .errors import ConfigError, ParamwiseWarning, Problem, SharedParameterError
 from .groups import torch_param_groups
 from .layers import is_dcn_module as is_dcn
 from .optimizers import OPTIMIZERS
-from .parameters import iter_module_sites, unwrap_model
+from .parameters import iter_module_sites, named_parameters, unwrap_model
 from .paramwise_cfg import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from .plan import Plan, frozen_notes, make_plan, plan_from_entries
 from .registry import Registry, build_from_cfg, call_target, copy_config
@@ -222,6 +222,7 @@ class DefaultOptimizerConstructor:
             found.append(Problem(("optimizer", "paramwise_cfg", key), (
                 f"is not a paramwise_cfg option and {owner} did not read it, so it does nothing."
                 f"{did_you_mean(key, [*asked, *PARAMWISE_KEYS])}")))
+        # no coverage check here: a custom add_params may leave parameters out (reported above as a warning)
         plan = plan_from_entries(self.spec, self.options, entries, found, frozen_notes(frozen), frozen)
         for note in (*plan.notes, *plan.warnings):
             _warn(str(note))
@@ -296,18 +297,19 @@ class ForceDefaultOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         plan = super().plan(model)
         if not plan.frozen:
             return plan
-        frozen = set(plan.frozen)
-        decided = {e.name: e for e in plan.entries}
+        decided = {id(e.param): e for e in plan.entries}
         base = plan_base(self.spec, self.options)
         start = (MappingProxyType(dict(base)), MappingProxyType(dict.fromkeys(base, DEFAULT_RULE)),
                  MappingProxyType({k: (Factor(k, "base", v, DEFAULT_RULE),) for k, v in base.items()}))
         entries = []
-        for name, param in unwrap_model(model).named_parameters():
-            if name in decided:
-                entries.append(decided[name])
-            elif name in frozen:  # mmsegmentation keeps frozen parameters, at the optimizer's defaults
+        # by identity, with the names the plan uses (wrappers' components removed where a wrapper put them)
+        for name, param in named_parameters(model):
+            if id(param) in decided:
+                entries.append(decided[id(param)])
+            elif not param.requires_grad:  # mmsegmentation keeps frozen parameters, at the optimizer's defaults
                 entries.append(ParamEntry(name, param, False, *start))
-        return plan_from_entries(self.spec, self.options, entries, plan.warnings, (), (), plan.duplicates)
+        return plan_from_entries(self.spec, self.options, entries, plan.warnings, (), (), plan.duplicates,
+                                 model=model)
 
 
 def _set_by(key: str, base: Mapping[str, Any], value: Any, owner: str) -> tuple[Factor, ...]:

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "DuplicateRegistrationError",
     "ExpressionError",
+    "InternalError",
     "MissingTypeError",
     "ModelSpecError",
     "UsageError",
@@ -277,3 +278,18 @@ class MetricMissingError(ParamwiseError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message otherwise
         return self.message
+
+
+class InternalError(ParamwiseError, RuntimeError):
+    """paramwise broke one of its own invariants (a parameter lost or placed twice): a bug to report.
+
+    Raised instead of returning a result that is silently wrong, such as an optimizer that misses
+    a trainable parameter.
+    """
+
+    def __init__(self, message: str, *, name: str | None = None):
+        super().__init__(
+            f"{message}: this is a bug in paramwise, please report it with the model's structure "
+            "(print(model)), the optimizer config and the versions of paramwise and torch"
+        )
+        self.name = name
