@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ParamwiseWarning, StateLoadError
-from .suggestions import format_value
+from .errors import ParamwiseWarning, StateLoadError, UsageTypeError
+from .suggestions import format_value, safe_repr
 
 __all__ = [
     "StateLoadError",
@@ -135,21 +135,59 @@ def _number(value: Any) -> float | None:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         return float(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer too large for a float
+            return None
     return None
 
 
 def _check_structure(state_dict: Any, what: str) -> tuple[Mapping[Any, Any], list[Mapping[str, Any]]]:
+    """The state and the groups of an optimizer state_dict, each part checked; a ``StateLoadError`` if not."""
     if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
-        keys = sorted(map(str, state_dict)) if isinstance(state_dict, Mapping) else type(state_dict).__name__
+        keys = sorted(map(safe_repr, state_dict)) if isinstance(state_dict, Mapping) else type(state_dict).__name__
         raise StateLoadError(
             f"{what} is not an optimizer state_dict (a dict with 'state' and 'param_groups'); got {keys}. "
             "A whole checkpoint holds it under a key such as 'optimizer'"
         )
-    groups = list(state_dict["param_groups"])
-    if not all(isinstance(g, Mapping) and "params" in g for g in groups):
-        raise StateLoadError(f"{what}: every entry of 'param_groups' must be a dict with 'params'")
-    return state_dict["state"], groups
+    raw_groups, state = state_dict["param_groups"], state_dict["state"]
+    if not isinstance(state, Mapping):
+        raise StateLoadError(f"{what}: 'state' must be a dict of parameter id -> that parameter's state, got "
+                             f"{type(state).__name__}")
+    if isinstance(raw_groups, (str, bytes, Mapping)) or not isinstance(raw_groups, Sequence):
+        raise StateLoadError(f"{what}: 'param_groups' must be a list of groups, got {type(raw_groups).__name__}")
+    groups = list(raw_groups)
+    seen: set[int] = set()
+    for gi, group in enumerate(groups):
+        where = f"{what}: param_groups[{gi}]"
+        if not isinstance(group, Mapping) or "params" not in group:
+            raise StateLoadError(f"{where} must be a dict with 'params', got {safe_repr(group)}")
+        odd = [k for k in group if not isinstance(k, str)]
+        if odd:
+            raise StateLoadError(f"{where}: group keys are strings ('lr', 'params', ...), got {safe_repr(odd[0])}")
+        ids = group["params"]
+        if isinstance(ids, (str, bytes, Mapping)) or not isinstance(ids, (Sequence, range)):
+            raise StateLoadError(f"{where} -> params must be a list of parameter ids, got {safe_repr(ids)}")
+        for pid in ids:
+            if not isinstance(pid, int) or isinstance(pid, bool):
+                raise StateLoadError(f"{where} -> params: parameter ids are integers, got {safe_repr(pid)}")
+            if pid in seen:
+                raise StateLoadError(f"{where} -> params: parameter id {pid} is in more than one place")
+            seen.add(pid)
+        names = group.get("param_names")
+        if names is not None:
+            if isinstance(names, (str, bytes, Mapping)) or not isinstance(names, Sequence):
+                raise StateLoadError(f"{where} -> param_names must be a list of names, got {safe_repr(names)}")
+            if len(names) != len(ids):
+                raise StateLoadError(f"{where} has {len(ids)} params but {len(names)} param_names")
+            for name in names:
+                if not isinstance(name, str):
+                    raise StateLoadError(f"{where} -> param_names: names are strings, got {safe_repr(name)}")
+    for pid, entry in state.items():
+        if not isinstance(entry, Mapping):
+            raise StateLoadError(f"{what}: state[{safe_repr(pid)}] must be a dict of that parameter's state "
+                                 f"(e.g. 'momentum_buffer'), got {safe_repr(entry)}")
+    return state, groups
 
 
 def _saved_names(groups: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Any, int]]:
@@ -309,7 +347,7 @@ def _merge_group_values(
                 new_group[key] = now * ratio_new / ratio_old  # the schedule's progress under the new base
             else:
                 unmapped.append(f"group {gi}: the scheduled {key} cannot be rescaled to the new base "
-                                f"{base_new!r}; the config's value is used")
+                                f"{safe_repr(base_new)}; the config's value is used")
         new_group[f"initial_{key}"] = base_new
     for key, values in extras.items():
         if len(values) == sum(len(n) > 0 for n in members.values()) and all(_same(v, values[0]) for v in values):
@@ -324,7 +362,7 @@ def _record(changes: dict[tuple[str, str, str], tuple[Any, Any, list[str]]], key
             names: list[str]) -> None:
     """Note that ``key`` is ``old`` in the checkpoint and ``new`` in the config for ``names``."""
     if not _same(old, new):
-        slot = changes.setdefault((key, repr(old), repr(new)), (old, new, []))
+        slot = changes.setdefault((key, safe_repr(old), safe_repr(new)), (old, new, []))
         slot[2].extend(names)
 
 
@@ -347,7 +385,13 @@ def load_optimizer_state(
     loader = getattr(optimizer, _LOADER_ATTR, None)
     if isinstance(loader, _ByName):
         loader.skip_next = True  # already converted: torch's call below runs our hook, which must not redo it
-    optimizer.load_state_dict(converted)
+    try:
+        optimizer.load_state_dict(converted)
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+        if isinstance(loader, _ByName):
+            loader.skip_next = False
+        raise StateLoadError(f"torch could not load the state (after matching it by name): "
+                             f"{type(e).__name__}: {e}") from e
     _remember(optimizer, report)
     return report
 
@@ -407,11 +451,16 @@ def saved_parameter_order(model: nn.Module, cfg: Mapping[str, Any] | None = None
     mmengine builds for an empty ``paramwise_cfg``. With a ``paramwise_cfg``, mmcv/mmengine kept one
     group per trainable parameter, in model order.
     """
-    if cfg is None or not cfg.get("paramwise_cfg"):
+    if cfg is not None and not isinstance(cfg, Mapping):
+        raise UsageTypeError(f"the optimizer config must be a dict (or None for a plain torch optimizer over "
+                             f"model.parameters()), got {type(cfg).__name__}")
+    if cfg is None or cfg.get("paramwise_cfg") is None or cfg.get("paramwise_cfg") == {}:
         return [name for name, _ in _unwrapped(model).named_parameters()]
     from .constructors import plan_params
 
-    pw = dict(cfg["paramwise_cfg"], frozen="exclude", group_by="param", bypass_duplicate=True)
+    raw = cfg["paramwise_cfg"]
+    # not a dict: plan_params reports it at its path
+    pw = dict(raw, frozen="exclude", group_by="param", bypass_duplicate=True) if isinstance(raw, Mapping) else raw
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ParamwiseWarning)
         return [e.name for e in plan_params(model, {**cfg, "paramwise_cfg": pw}).entries]
@@ -437,6 +486,20 @@ def name_optimizer_state(
     an error naming the first mismatch.
     """
     saved_state, saved_groups = _check_structure(state_dict, "the state to name")
+    if names is not None:
+        if isinstance(names, (str, bytes, Mapping)) or not isinstance(names, Sequence):
+            raise StateLoadError(f"name_optimizer_state(names=...) takes a list of parameter names in saved order, "
+                                 f"got {type(names).__name__}")
+        bad = [n for n in names if not isinstance(n, str)]
+        if bad:
+            raise StateLoadError(f"name_optimizer_state(names=...): names are strings, got {safe_repr(bad[0])}")
+        if len(set(names)) != len(names):
+            met: set[str] = set()
+            for twice in names:
+                if twice in met:
+                    break
+                met.add(twice)
+            raise StateLoadError(f"name_optimizer_state(names=...) names {twice!r} twice")
     order = list(names) if names is not None else saved_parameter_order(model, cfg)
     ids = [pid for g in saved_groups for pid in g["params"]]
     if len(ids) != len(order):

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from .errors import ConfigError, Problem
-from .suggestions import did_you_mean, plural
+from .suggestions import did_you_mean, plural, safe_repr, safe_str
 
 __all__ = ["CLIP_TYPES", "ClipPolicy", "ClipUnit", "check_clip_config", "clip_units", "clip_gradients"]
 
@@ -34,6 +34,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_finite(value: int | float) -> bool:
+    """``math.isfinite`` that answers False for an integer too large for a float instead of raising."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_clip_config(clip_grad: Any, path: tuple[str, ...] = ("optim_wrapper", "clip_grad")) -> list[Problem]:
     """Every problem of a ``clip_grad`` config, each at ``path -> key``; an empty list when it is valid.
 
@@ -44,11 +52,11 @@ def check_clip_config(clip_grad: Any, path: tuple[str, ...] = ("optim_wrapper", 
         return []
     if not isinstance(clip_grad, Mapping):
         return [Problem(path, f"must be a dict like dict(type='norm', max_norm=1.0) or None, got "
-                              f"{type(clip_grad).__name__}: {clip_grad!r:.60}", kind="type")]
+                              f"{type(clip_grad).__name__}: {safe_repr(clip_grad)}", kind="type")]
     kind = clip_grad.get("type", "norm")  # mmengine's default
     if kind not in CLIP_TYPES:
         return [Problem((*path, "type"),
-                        f"must be 'norm' or 'value', got {kind!r}.{did_you_mean(str(kind), CLIP_TYPES)}")]
+                        f"must be 'norm' or 'value', got {safe_repr(kind)}.{did_you_mean(safe_str(kind), CLIP_TYPES)}")]
     problems: list[Problem] = []
     accepted = _KEYS[kind]
     for key in clip_grad:
@@ -56,38 +64,44 @@ def check_clip_config(clip_grad: Any, path: tuple[str, ...] = ("optim_wrapper", 
             continue
         other = "value" if kind == "norm" else "norm"
         if key in _KEYS[other]:
-            hint = f" It belongs to type={other!r} clipping; this one is type={kind!r}."
+            hint = f" It belongs to type={safe_repr(other)} clipping; this one is type={safe_repr(kind)}."
         else:
-            hint = did_you_mean(str(key), accepted)
-        problems.append(Problem((*path, str(key)), f"is not an option of {kind} clipping.{hint} "
+            hint = did_you_mean(safe_str(key), accepted)
+        problems.append(Problem((*path, safe_str(key)), f"is not an option of {kind} clipping.{hint} "
                                                    f"It accepts: {', '.join(accepted)}"))
     required = _REQUIRED[kind]
     if required not in clip_grad:
         example = "max_norm=1.0" if kind == "norm" else "clip_value=1.0"
         problems.append(Problem((*path, required), f"is missing: {kind} clipping needs it, e.g. "
-                                                   f"clip_grad=dict(type={kind!r}, {example})", kind="missing"))
+                                                   f"clip_grad=dict(type={safe_repr(kind)}, "
+                                                   f"{example})", kind="missing"))
     else:
         bound = clip_grad[required]
         if not _is_number(bound):
-            problems.append(Problem((*path, required), f"must be a positive number, got {bound!r}", kind="type"))
-        elif not (bound > 0 and math.isfinite(bound)):
-            problems.append(Problem((*path, required), f"must be a positive finite number, got {bound!r}"))
+            problems.append(Problem((*path, required), f"must be a positive number, got "
+                                                       f"{safe_repr(bound)}", kind="type"))
+        elif not (bound > 0 and _is_finite(bound)):
+            problems.append(Problem((*path, required), f"must be a positive finite number, got {safe_repr(bound)}"))
     if "norm_type" in clip_grad:
         norm_type = clip_grad["norm_type"]
         if isinstance(norm_type, str):
             if norm_type.lower() != "inf":
-                problems.append(Problem((*path, "norm_type"), f"must be a number >= 1 or 'inf', got {norm_type!r}"))
+                problems.append(Problem((*path, "norm_type"), f"must be a number >= 1 or 'inf', got "
+                                                              f"{safe_repr(norm_type)}"))
         elif not _is_number(norm_type):
-            problems.append(Problem((*path, "norm_type"), f"must be a number >= 1 or 'inf', got {norm_type!r}",
+            problems.append(Problem((*path, "norm_type"), f"must be a number >= 1 or 'inf', got {safe_repr(norm_type)}",
                                     kind="type"))
-        elif not norm_type > 0:
-            problems.append(Problem((*path, "norm_type"), f"must be positive (2 is the usual L2 norm), "
-                                                          f"got {norm_type!r}"))
+        elif not (norm_type > 0 and (_is_finite(norm_type) or norm_type == math.inf)):
+            problems.append(Problem((*path, "norm_type"), f"must be positive and finite, or inf (2 is the usual "
+                                                          f"L2 norm), "
+                                                          f"got {safe_repr(norm_type)}"))
     for flag in ("per_group", "error_if_nonfinite"):
         if flag in clip_grad and not isinstance(clip_grad[flag], bool):
-            problems.append(Problem((*path, flag), f"must be True or False, got {clip_grad[flag]!r}", kind="type"))
+            problems.append(Problem((*path, flag), f"must be True or False, got "
+                                                   f"{safe_repr(clip_grad[flag])}", kind="type"))
     if "foreach" in clip_grad and clip_grad["foreach"] is not None and not isinstance(clip_grad["foreach"], bool):
-        problems.append(Problem((*path, "foreach"), f"must be True, False or None, got {clip_grad['foreach']!r}",
+        problems.append(Problem((*path, "foreach"), f"must be True, False or None, got "
+                                                    f"{safe_repr(clip_grad['foreach'])}",
                                 kind="type"))
     if "groups" in clip_grad:
         problems += _check_groups(clip_grad["groups"], (*path, "groups"))
@@ -99,12 +113,13 @@ def _check_groups(groups: Any, path: tuple[str, ...]) -> list[Problem]:
         return []
     if isinstance(groups, (str, int)) or not isinstance(groups, Sequence) or not groups:
         return [Problem(path, "must be a non-empty list of parameter-name substrings (str) or group indices (int), "
-                              f"e.g. groups=['backbone'], got {groups!r:.60}", kind="type")]
+                              f"e.g. groups=['backbone'], got {safe_repr(groups)}", kind="type")]
     problems = []
     for i, item in enumerate(groups):
         if isinstance(item, bool) or not isinstance(item, (str, int)) or (isinstance(item, str) and not item):
             problems.append(Problem((*path[:-1], f"groups[{i}]"), "must be a non-empty parameter-name substring "
-                                                                  f"or a group index, got {item!r}", kind="type"))
+                                                                  f"or a group index, got "
+                                                                  f"{safe_repr(item)}", kind="type"))
         elif isinstance(item, int) and item < 0:
             problems.append(Problem((*path[:-1], f"groups[{i}]"), f"a group index must be >= 0, got {item}"))
     return problems
@@ -198,7 +213,8 @@ def clip_units(policy: ClipPolicy, param_groups: Sequence[Mapping[str, Any]], la
                 else:
                     if not hits:
                         modules = {n.rsplit(".", 1)[0] for n in names_seen}
-                        problems.append(Problem(where, f"{item!r} is in no parameter name, so nothing would be "
+                        problems.append(Problem(where, f"{safe_repr(item)} is in no parameter name, so nothing "
+                                                       f"would be "
                                                        f"clipped.{did_you_mean(item, modules)}"))
         if problems:
             raise ConfigError(problems, title="invalid clip_grad")

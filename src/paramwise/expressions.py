@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ExpressionError, Problem
-from .suggestions import did_you_mean
+from .suggestions import did_you_mean, safe_repr
 
 __all__ = [
     "FUNCTIONS",
@@ -153,12 +153,15 @@ def parse_expression(source: Any, variables: Iterable[str]) -> Expression:
     allowed = frozenset(variables)
     if isinstance(source, bool) or not isinstance(source, (str, int, float)):
         raise ExpressionError(
-            f"must be a number or an expression string, got {type(source).__name__}", text=repr(source)
+            f"must be a number or an expression string, got {type(source).__name__}", text=safe_repr(source)
         )
     if not isinstance(source, str):
-        value = float(source)
+        try:
+            value = float(source)
+        except OverflowError:  # an integer too large for a float
+            value = math.inf
         if not math.isfinite(value):
-            raise ExpressionError("must be finite", text=repr(source))
+            raise ExpressionError("must be finite", text=safe_repr(source))
         return Expression(repr(source), frozenset(), lambda _v: value)
     text = source.strip()
     if not text:

@@ -33,7 +33,7 @@ from .errors import ConfigError, ParamwiseWarning, Problem
 from .parameters import clean_name, unwrap_model
 from .paramwise_cfg import PARAM_RULE_OPTIONS, OptimizerSpec
 from .rules import Factor
-from .suggestions import did_you_mean, plural
+from .suggestions import did_you_mean, plural, safe_repr, safe_str
 
 __all__ = [
     "FORMULAS",
@@ -301,11 +301,12 @@ class LayerDecayRule:
             try:
                 found = get_layer_depth(name)
             except Exception as e:  # the model's own code: say where it failed and keep the cause
-                raise self._error("source", f"{type(root).__name__}.get_layer_depth({name!r}) raised "
+                raise self._error("source", f"{type(root).__name__}.get_layer_depth({safe_repr(name)}) raised "
                                             f"{type(e).__name__}: {e}") from e
             if (not isinstance(found, tuple) or len(found) != 2 or not all(isinstance(v, int) for v in found)
                     or not 0 <= found[0] < found[1]):
-                raise self._error("source", f"{type(root).__name__}.get_layer_depth({name!r}) returned {found!r}; "
+                raise self._error("source", f"{type(root).__name__}.get_layer_depth({safe_repr(name)}) returned "
+                                            f"{safe_repr(found)}; "
                                             "expected (layer_id, num_layers) with 0 <= layer_id < num_layers")
             depths[name] = found
         if self.formula == "beit":  # the model's own count of layers, gaps and all
@@ -341,7 +342,8 @@ class LayerDecayRule:
                 captured = [g for g in match.groups() if g is not None]
                 bad = [g for g in captured if not g.isdigit()]
                 if bad:
-                    raise self._error(f"layer_rules[{label}]", f"captured {bad[0]!r} from {name!r}; a group must "
+                    raise self._error(f"layer_rules[{label}]", f"captured {safe_repr(bad[0])} from "
+                                                               f"{safe_repr(name)}; a group must "
                                                                r"capture a layer number, e.g. (\d+); make other "
                                                                "groups non-capturing: (?:...)")
                 keys[name] = (float(ordinal), *(float(g) for g in captured))
@@ -396,7 +398,12 @@ class LayerDecayRule:
 
 # -------------------------------------------------------------------------------- the option
 def _real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _compile_rules(raw: Any, path: tuple[str, ...], problems: list[Problem]) -> tuple[tuple[str, re.Pattern[str]], ...]:
@@ -416,12 +423,12 @@ def _compile_rules(raw: Any, path: tuple[str, ...], problems: list[Problem]) -> 
     out = []
     for label, pattern in items:
         if not isinstance(pattern, str):
-            problems.append(Problem((*where, label), f"must be a regex string, got {pattern!r}", kind="type"))
+            problems.append(Problem((*where, label), f"must be a regex string, got {safe_repr(pattern)}", kind="type"))
             continue
         try:
             out.append((label, re.compile(pattern)))
         except re.error as e:
-            problems.append(Problem((*where, label), f"is not a valid regex ({e}): {pattern!r}"))
+            problems.append(Problem((*where, label), f"is not a valid regex ({e}): {safe_repr(pattern)}"))
     return tuple(out)
 
 
@@ -433,34 +440,34 @@ def resolve_layer_decay(
         value = {"rate": value}
     if not isinstance(value, Mapping):
         problems.append(Problem(path, "must be a rate (e.g. 0.65) or a dict like dict(rate=0.65, "
-                                      f"source='auto'), got {value!r}", kind="type"))
+                                      f"source='auto'), got {safe_repr(value)}", kind="type"))
         return None
     good = True
     for key in value:
         if key not in LAYER_DECAY_KEYS:
-            hint = _PEER_SPELLINGS.get(str(key))
+            hint = _PEER_SPELLINGS.get(safe_str(key))
             fix = f" It is called {hint!r} here." if hint and " " not in hint else f" It takes {hint}." if hint else (
-                did_you_mean(str(key), LAYER_DECAY_KEYS) or f" Keys: {', '.join(LAYER_DECAY_KEYS)}")
-            problems.append(Problem((*path, str(key)), f"is not a layer_decay key.{fix}"))
+                did_you_mean(safe_str(key), LAYER_DECAY_KEYS) or f" Keys: {', '.join(LAYER_DECAY_KEYS)}")
+            problems.append(Problem((*path, safe_str(key)), f"is not a layer_decay key.{fix}"))
             good = False
     rate = value.get("rate")
     if rate is None:
         problems.append(Problem((*path, "rate"), "is missing: the decay per layer, e.g. rate=0.65", kind="missing"))
         good = False
     elif not _real(rate) or not 0 < rate <= 1:
-        problems.append(Problem((*path, "rate"), f"must be a number in (0, 1], got {rate!r}"))
+        problems.append(Problem((*path, "rate"), f"must be a number in (0, 1], got {safe_repr(rate)}"))
         good = False
     min_scale = value.get("min_scale", 0.0)
     if not _real(min_scale) or not 0 <= min_scale <= 1:
-        problems.append(Problem((*path, "min_scale"), f"must be a number in [0, 1], got {min_scale!r}"))
+        problems.append(Problem((*path, "min_scale"), f"must be a number in [0, 1], got {safe_repr(min_scale)}"))
         good = False
     choices = {"source": (SOURCES, "auto"), "formula": (FORMULAS, "timm"), "unplaced": (UNPLACED, "error")}
     picked: dict[str, str] = {}
     for key, (allowed, default) in choices.items():
         picked[key] = value.get(key, default)
         if picked[key] not in allowed:
-            near = did_you_mean(str(picked[key]), allowed)
-            message = f"must be one of {', '.join(map(repr, allowed))}, got {picked[key]!r}"
+            near = did_you_mean(safe_str(picked[key]), allowed)
+            message = f"must be one of {', '.join(map(repr, allowed))}, got {safe_repr(picked[key])}"
             problems.append(Problem((*path, key), f"{message}.{near}" if near else message))
             good = False
     rules: tuple[tuple[str, re.Pattern[str]], ...] = ()
@@ -470,7 +477,7 @@ def resolve_layer_decay(
         good = good and len(problems) == count
         if picked["source"] not in ("auto", "rules"):
             problems.append(Problem((*path, "layer_rules"), f"are only read with source='rules' (or 'auto'), "
-                                                           f"not source={picked['source']!r}; drop one"))
+                                                           f"not source={safe_repr(picked['source'])}; drop one"))
             good = False
     elif picked["source"] == "rules":
         problems.append(Problem((*path, "layer_rules"), "is needed for source='rules': a list of regexes, e.g. "

@@ -22,6 +22,7 @@ starts from the value the earlier one left, as in mmengine.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -42,11 +43,13 @@ from .errors import (
 )
 from .registry import build_from_cfg
 from .schedulers import INF, SCHEDULERS, Curve, OneCycleCurve, PartConfig, PlateauCurve, SchedulerType
-from .suggestions import did_you_mean, format_value, suggest
+from .suggestions import did_you_mean, format_value, safe_repr, suggest
 
 __all__ = ["Part", "Schedule", "build_scheduler"]
 
 _ROOT = "param_scheduler"
+#: the largest step a saved state may hold (far beyond any run; keeps the arithmetic in floats)
+_MAX_STEP = 2**53
 # keys a shape entry takes besides the shape's own arguments
 _SHAPE_COMMON = {"begin": 0, "end": INF, "by_epoch": False, "param_name": "lr"}
 
@@ -303,34 +306,78 @@ class Schedule(LRScheduler):
         return {p.index: p for p in self.parts}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Continue from a saved state: set the step, then every value as it is at that step."""
+        """Continue from a saved state: set the step, then every value as it is at that step.
+
+        A state that does not fit (not from ``state_dict()``, or from another list) is a
+        ``ScheduleStateError`` and changes nothing.
+        """
         if not isinstance(state_dict, Mapping) or "step" not in state_dict:
+            shown = f" with keys {sorted(map(repr, state_dict))}" if isinstance(state_dict, Mapping) else ""
             raise ScheduleStateError(
                 "a schedule state is a mapping with a 'step' (from Schedule.state_dict()), got "
-                f"{type(state_dict).__name__}" + (f" with keys {sorted(state_dict)}" if isinstance(state_dict, Mapping)
-                                                  else "")
+                f"{type(state_dict).__name__}{shown}"
             )
+        unknown = sorted(repr(k) for k in state_dict if k not in ("step", "plateau"))
+        if unknown:
+            raise ScheduleStateError(f"a schedule state has the keys 'step' and 'plateau' only, got also "
+                                     f"{', '.join(unknown)}")
         step = state_dict["step"]
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise ScheduleStateError(f"the saved step must be an integer >= 0, got {step!r}")
-        saved = dict(state_dict.get("plateau") or {})
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
+            raise ScheduleStateError(f"the saved step must be an integer in [0, {_MAX_STEP}], got {safe_repr(step)}")
+        raw = state_dict.get("plateau")
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ScheduleStateError(f"the saved 'plateau' must be a mapping of list positions to states, got "
+                                     f"{type(raw).__name__}")
+        saved = dict(raw)
         ours = {str(i) for i in self._plateaus}
         if set(saved) != ours:
             raise ScheduleStateError(
-                f"the saved state has ReduceOnPlateau parts at list positions {sorted(saved)}, this schedule at "
-                f"{sorted(ours)}: it was saved from another param_scheduler list"
+                f"the saved state has ReduceOnPlateau parts at list positions {sorted(map(repr, saved))}, this "
+                f"schedule at {sorted(ours)}: it was saved from another param_scheduler list"
             )
+        fields = {f.name: f.type for f in dataclasses.fields(_PlateauState)}
         plateaus = {}
         for key, entry in saved.items():
             part = self.parts_by_index[int(key)]
+            where = f"{_ROOT}[{key}]"
+            if not isinstance(entry, Mapping):
+                raise ScheduleStateError(f"{where}: the saved plateau state must be a mapping, got "
+                                         f"{type(entry).__name__}")
             if entry.get("type") != part.type_name:
                 raise ScheduleStateError(
-                    f"{_ROOT}[{key}] was saved as {entry.get('type')!r}, this schedule has {part.type_name!r} there"
+                    f"{where} was saved as {safe_repr(entry.get('type'))}, this schedule has {part.type_name!r} there"
                 )
-            plateaus[int(key)] = _PlateauState(**{k: v for k, v in entry.items() if k != "type"})
+            kwargs = {k: v for k, v in entry.items() if k != "type"}
+            bad = sorted(repr(k) for k in kwargs if k not in fields)
+            missing = [k for k in ("best",) if k not in kwargs]
+            if bad or missing:
+                raise ScheduleStateError(f"{where}: the saved plateau state has unknown keys {bad} or lacks {missing}; "
+                                         f"it holds 'type' and {', '.join(fields)}")
+            for k, v in kwargs.items():
+                whole = k != "best"
+                if whole:
+                    ok = isinstance(v, int) and not isinstance(v, bool)
+                else:  # the best metric so far: a float, +-inf before the first observation
+                    ok = (isinstance(v, float) and not math.isnan(v)) or (
+                        isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _MAX_STEP)
+                if not ok:
+                    raise ScheduleStateError(f"{where} -> {k}: the saved value must be "
+                                             f"{'an integer' if whole else 'a number'}, got {safe_repr(v)}")
+                if whole and not -1 <= v <= _MAX_STEP:
+                    raise ScheduleStateError(f"{where} -> {k}: the saved value must be in [-1, {_MAX_STEP}], "
+                                             f"got {safe_repr(v)}")
+            plateaus[int(key)] = _PlateauState(**kwargs)
+        old = self._plateaus, self.last_epoch
         self._plateaus = plateaus
         self.last_epoch = step
-        self._apply()
+        try:
+            self._apply()
+        except (OverflowError, ValueError, ArithmeticError) as e:
+            self._plateaus, self.last_epoch = old
+            self._apply()
+            raise ScheduleStateError(f"the saved step {step} cannot be applied: {e}") from None
 
     def __repr__(self) -> str:
         parts = ", ".join(p.type_name for p in self.parts)

@@ -38,7 +38,7 @@ from .optimizers import optimizer_default
 from .parameters import clean_name, unwrap_model
 from .paramwise_cfg import PARAM_RULE_OPTIONS, OptimizerSpec
 from .rules import Factor
-from .suggestions import did_you_mean, format_value
+from .suggestions import did_you_mean, format_value, safe_repr, safe_str
 
 __all__ = [
     "ADAM_LIKE",
@@ -269,7 +269,7 @@ class WidthScalingRule:
         ninf = width.ninf
         if ninf > 2:
             raise ConfigError([Problem(self.path, (
-                f"{name!r} has {ninf} width dimensions (shape {list(width.shape)}, base "
+                f"{safe_repr(name)} has {ninf} width dimensions (shape {list(width.shape)}, base "
                 f"{list(width.base)}); mup's rules cover at most 2. Make all but two of them fixed in the "
                 "base shapes (the same size as the model's), or leave the parameter out with a custom key"))],
                 title="width scaling")
@@ -330,7 +330,8 @@ class WidthScalingRule:
         for pattern in patterns:
             if not any(pattern.search(names[i]) for i in readouts):
                 warnings.warn(
-                    f"width_scaling['readout']: {pattern.pattern!r} names no readout weight (a matrix whose fan-in "
+                    f"width_scaling['readout']: {safe_repr(pattern.pattern)} names no readout weight (a matrix "
+                    f"whose fan-in "
                     "is a width and whose fan-out is fixed)",
                     ParamwiseWarning,
                     stacklevel=3,
@@ -373,7 +374,7 @@ def _optimizer_kind(
     if value in ("adam", "sgd"):
         return str(value)
     if value != "auto":
-        problems.append(Problem(path, f"must be 'auto', 'adam' or 'sgd', got {value!r}"))
+        problems.append(Problem(path, f"must be 'auto', 'adam' or 'sgd', got {safe_repr(value)}"))
         return None
     if spec is None:
         return None  # the optimizer config has its own problem
@@ -401,7 +402,7 @@ def _eps(
         return None
     eps = spec.kwargs.get("eps", optimizer_default(spec.cls, "eps", None))
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        problems.append(Problem(where, f"needs a number eps, but {spec.type_name}'s eps is {eps!r}"))
+        problems.append(Problem(where, f"needs a number eps, but {spec.type_name}'s eps is {safe_repr(eps)}"))
         return None
     custom = paramwise_cfg.get("custom_keys")
     if isinstance(custom, Mapping) and any(isinstance(v, Mapping) and "eps" in v for v in custom.values()):
@@ -482,7 +483,7 @@ def _base_shapes(value: Any, path: tuple[str, ...], problems: list[Problem]) -> 
         loaded = _read_base_shapes(os.fspath(value), path, problems)
         if loaded is None:
             return None
-        return BaseShapes(f"base_shapes {os.fspath(value)!r}", loaded, fixed_if_same=False)
+        return BaseShapes(f"base_shapes {safe_repr(os.fspath(value))}", loaded, fixed_if_same=False)
     if isinstance(value, Mapping):
         shapes = _check_shapes(value, path, problems)
         return None if shapes is None else BaseShapes("base_shapes", shapes, fixed_if_same=True)
@@ -504,14 +505,18 @@ def _read_base_shapes(filename: str, path: tuple[str, ...], problems: list[Probl
         with open(filename, encoding="utf-8") as f:
             data = yaml.safe_load(f)
     except OSError as e:
-        problems.append(Problem(path, f"cannot be read: {e.strerror or e} ({filename!r}; relative paths are from "
-                                      f"{os.getcwd()!r})"))
+        problems.append(Problem(path, f"cannot be read: {e.strerror or e} ({safe_repr(filename)}; relative "
+                                      f"paths are from "
+                                      f"{safe_repr(os.getcwd())})"))
+        return None
+    except ValueError as e:  # a NUL byte in the path
+        problems.append(Problem(path, f"is not a usable file path ({e}): {safe_repr(filename)}"))
         return None
     except yaml.YAMLError as e:
         problems.append(Problem(path, f"is not a base-shapes file (YAML): {e}"))
         return None
     if not isinstance(data, Mapping):
-        problems.append(Problem(path, f"{filename!r} holds {type(data).__name__}, not a mapping of parameter "
+        problems.append(Problem(path, f"{safe_repr(filename)} holds {type(data).__name__}, not a mapping of parameter "
                                       "names to base shapes (write it with mup.save_base_shapes)"))
         return None
     return _check_shapes(data, path, problems)
@@ -524,7 +529,7 @@ def _check_shapes(data: Mapping[Any, Any], path: tuple[str, ...], problems: list
         ok = isinstance(name, str) and isinstance(dims, (list, tuple)) and all(
             d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in dims)
         if not ok:
-            bad.append(f"{name}: {dims!r:.40}")
+            bad.append(f"{safe_str(name)}: {safe_repr(dims, 40)}")
             continue
         out[name] = tuple(dims)
     if bad:
@@ -593,11 +598,12 @@ class ScaleRules:
         try:
             value = expr(variables)
         except ExpressionError as e:
-            raise ConfigError([Problem(self._where(rule, key), f"{e.text} {e.message} for parameter {name!r}")],
+            raise ConfigError([Problem(self._where(rule, key), f"{e.text} {e.message} for parameter "
+                                                               f"{safe_repr(name)}")],
                               title="scale rule") from None
         if value < 0:
             raise ConfigError([Problem(self._where(rule, key), (
-                f"{expr.text} gives {value:g} for parameter {name!r}; a multiplier must be >= 0"))],
+                f"{expr.text} gives {value:g} for parameter {safe_repr(name)}; a multiplier must be >= 0"))],
                 title="scale rule")
         shown = ", ".join(f"{n}={format_value(variables[n])}" for n in sorted(expr.names))
         note = expr.text if expr.constant else f"{expr.text} with {shown}"
@@ -631,7 +637,8 @@ class ScaleRules:
         text = found.group(1) if found is not None else None
         if text is None or not text.isdigit():
             raise ConfigError([Problem((*self.path, str(rule.index), "match"), (
-                f"{rule.match!r} captured {text!r} from {name!r}, not a layer index: make the first group "
+                f"{safe_repr(rule.match)} captured {safe_repr(text)} from {safe_repr(name)}, not a layer index: "
+                f"make the first group "
                 r"capture the number alone, e.g. r'blocks\.(\d+)\.'"))], title="scale rule")
         return int(text)
 
@@ -689,7 +696,7 @@ def _scale_rule(
     match, regex = entry.get("match"), None
     if match is not None:
         if not isinstance(match, str):
-            problems.append(Problem((*path, "match"), f"must be a regular expression string, got {match!r}"))
+            problems.append(Problem((*path, "match"), f"must be a regular expression string, got {safe_repr(match)}"))
         else:
             try:
                 regex = re.compile(match)
@@ -697,7 +704,7 @@ def _scale_rule(
                 problems.append(Problem((*path, "match"), f"is not a valid regular expression: {e}"))
     num_layers = entry.get("num_layers")
     if num_layers is not None and (isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1):
-        problems.append(Problem((*path, "num_layers"), f"must be a whole number >= 1, got {num_layers!r}"))
+        problems.append(Problem((*path, "num_layers"), f"must be a whole number >= 1, got {safe_repr(num_layers)}"))
     exprs: dict[str, Expression | None] = {}
     for key, base in (("lr_mult", "lr"), ("decay_mult", "weight_decay")):
         raw = entry.get(key)
@@ -718,14 +725,14 @@ def _scale_rule(
 def _check_keys(cfg: Mapping[Any, Any], known: Sequence[str], path: tuple[str, ...], problems: list[Problem]) -> None:
     for key in cfg:
         if key not in known:
-            hint = did_you_mean(str(key), known) or f" Known keys: {', '.join(known)}"
-            problems.append(Problem((*path, str(key)), f"is not an option here.{hint}"))
+            hint = did_you_mean(safe_str(key), known) or f" Known keys: {', '.join(known)}"
+            problems.append(Problem((*path, safe_str(key)), f"is not an option here.{hint}"))
 
 
 def _flag(cfg: Mapping[str, Any], key: str, default: bool, path: tuple[str, ...], problems: list[Problem]) -> bool:
     value = cfg.get(key, default)
     if not isinstance(value, bool):
-        problems.append(Problem((*path, key), f"must be True or False, got {value!r}"))
+        problems.append(Problem((*path, key), f"must be True or False, got {safe_repr(value)}"))
         return default
     return value
 
@@ -740,5 +747,5 @@ def _patterns(value: Any, path: tuple[str, ...], problems: list[Problem]) -> tup
         try:
             re.compile(pattern)
         except re.error as e:
-            problems.append(Problem(path, f"{pattern!r} is not a valid regular expression: {e}"))
+            problems.append(Problem(path, f"{safe_repr(pattern)} is not a valid regular expression: {e}"))
     return tuple(value)

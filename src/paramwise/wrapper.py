@@ -11,6 +11,7 @@ clipped step and the number of steps the loss scaler skipped.
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from .errors import ConfigError, ParamwiseWarning, Problem, UsageTypeError
 from .optimizer_section import optimizer_config
 from .parameters import unwrap_model
 from .registry import Registry, call_target, copy_config
-from .suggestions import did_you_mean
+from .suggestions import did_you_mean, safe_repr, safe_str
 
 __all__ = [
     "wrap_optimizer",
@@ -85,14 +86,14 @@ def check_wrapper_config(wrapper: Mapping[str, Any], path: tuple[str, ...] = _RO
     if isinstance(type_name, str):
         cls = OPTIM_WRAPPERS.get(type_name, None)
         if cls is None:
-            problems.append(Problem((*path, "type"), f"{type_name!r} is not a registered optimizer wrapper."
+            problems.append(Problem((*path, "type"), f"{safe_repr(type_name)} is not a registered optimizer wrapper."
                                     f"{did_you_mean(type_name, OPTIM_WRAPPERS.names())} Registered: "
                                     f"{', '.join(OPTIM_WRAPPERS.names())}"))
     elif callable(type_name):
         cls = type_name
     else:
         problems.append(Problem((*path, "type"), f"must be the name of an optimizer wrapper, e.g. 'OptimWrapper', "
-                                                 f"got {type_name!r}", kind="type"))
+                                                 f"got {safe_repr(type_name)}", kind="type"))
     if cls is OptimWrapperDict:
         problems.append(Problem((*path, "type"), (
             "OptimWrapperDict holds one wrapper per submodule: write optim_wrapper=dict(generator=dict(optimizer=...), "
@@ -101,7 +102,7 @@ def check_wrapper_config(wrapper: Mapping[str, Any], path: tuple[str, ...] = _RO
     if cls is None:  # still check the other keys, against every key the built-in wrappers take
         name, accepted, open_signature = "the optimizer wrappers", list(AmpOptimWrapper.config_keys), False
     else:
-        name = getattr(cls, "__name__", str(type_name))
+        name = getattr(cls, "__name__", safe_str(type_name))
         accepted, open_signature = _accepted_keys(cls)
     amp_keys = AmpOptimWrapper.config_keys
     for key in wrapper:
@@ -112,16 +113,20 @@ def check_wrapper_config(wrapper: Mapping[str, Any], path: tuple[str, ...] = _RO
         elif key in _OPTIMIZER_ARGS:
             message = "is an optimizer argument, not the wrapper's: move it into optim_wrapper['optimizer']"
         else:
-            message = (f"is not an option of {name}.{did_you_mean(str(key), [*accepted, *amp_keys])} "
+            message = (f"is not an option of {name}.{did_you_mean(safe_str(key), [*accepted, *amp_keys])} "
                        f"It accepts: {', '.join(accepted) or 'nothing'}")
-        problems.append(Problem((*path, str(key)), message))
+        problems.append(Problem((*path, safe_str(key)), message))
     if "accumulative_counts" in wrapper:
         counts = wrapper["accumulative_counts"]
         if not isinstance(counts, int) or isinstance(counts, bool):
-            problems.append(Problem((*path, "accumulative_counts"), f"must be a whole number >= 1, got {counts!r}",
+            problems.append(Problem((*path, "accumulative_counts"), f"must be a whole number >= 1, got "
+                                                                    f"{safe_repr(counts)}",
                                     kind="type"))
         elif counts < 1:
             problems.append(Problem((*path, "accumulative_counts"), f"must be >= 1 (1: no accumulation), got {counts}"))
+        elif counts > _MAX_COUNTS:
+            problems.append(Problem((*path, "accumulative_counts"), f"must be at most {_MAX_COUNTS} (iterations per "
+                                                                    f"update), got {safe_repr(counts)}"))
     if "clip_grad" in wrapper:
         problems += check_clip_config(wrapper["clip_grad"], (*path, "clip_grad"))
     if "dtype" in wrapper:
@@ -129,7 +134,7 @@ def check_wrapper_config(wrapper: Mapping[str, Any], path: tuple[str, ...] = _RO
     if "loss_scale" in wrapper:
         problems += _check_loss_scale(wrapper["loss_scale"], (*path, "loss_scale"))
     if "use_fsdp" in wrapper and not isinstance(wrapper["use_fsdp"], bool):
-        problems.append(Problem((*path, "use_fsdp"), f"must be True or False, got {wrapper['use_fsdp']!r}",
+        problems.append(Problem((*path, "use_fsdp"), f"must be True or False, got {safe_repr(wrapper['use_fsdp'])}",
                                 kind="type"))
     return problems
 
@@ -147,46 +152,62 @@ def _check_dtype(dtype: Any, path: tuple[str, ...]) -> list[Problem]:
     if name in _AMP_DTYPES:
         return []
     if name in ("float32", "float64"):
-        return [Problem(path, f"{name!r} is full precision, where there is nothing to autocast: use "
+        return [Problem(path, f"{safe_repr(name)} is full precision, where there is nothing to autocast: use "
                               "type='OptimWrapper', or dtype='float16' / 'bfloat16'")]
     if name is None:
-        return [Problem(path, f"must be 'float16', 'bfloat16' or None, got {dtype!r}", kind="type")]
-    return [Problem(path, f"must be 'float16', 'bfloat16' or None (the device's default), got {dtype!r}."
+        return [Problem(path, f"must be 'float16', 'bfloat16' or None, got {safe_repr(dtype)}", kind="type")]
+    return [Problem(path, f"must be 'float16', 'bfloat16' or None (the device's default), got {safe_repr(dtype)}."
                           f"{did_you_mean(name, _AMP_DTYPES)}")]
 
 
+#: the most iterations one update may accumulate (far beyond any run; the loss is divided by it)
+_MAX_COUNTS = 2**31 - 1
+
+
+def _finite(value: int | float) -> bool:
+    """``math.isfinite`` that answers False for an integer too large for a float instead of raising."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_loss_scale(scale: Any, path: tuple[str, ...]) -> list[Problem]:
-    if scale == "dynamic" or scale is None:
+    if scale is None or (isinstance(scale, str) and scale == "dynamic"):
         return []
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
-        return [] if scale > 0 else [Problem(path, f"a static loss scale must be positive, got {scale!r}")]
+        return [] if scale > 0 and _finite(scale) else [
+            Problem(path, f"a static loss scale must be a positive finite number, got {safe_repr(scale)}")]
     if isinstance(scale, Mapping):
         problems = []
         for key, value in scale.items():
-            where = (*path, str(key))
+            where = (*path, safe_str(key))
             if key not in _SCALER_ARGS:
                 problems.append(Problem(where, f"is not an argument of torch's GradScaler."
-                                               f"{did_you_mean(str(key), _SCALER_ARGS)} It takes: "
+                                               f"{did_you_mean(safe_str(key), _SCALER_ARGS)} It takes: "
                                                f"{', '.join(_SCALER_ARGS)}"))
             elif key == "enabled":
                 if not isinstance(value, bool):
-                    problems.append(Problem(where, f"must be True or False, got {value!r}", kind="type"))
+                    problems.append(Problem(where, f"must be True or False, got {safe_repr(value)}", kind="type"))
             elif key == "growth_interval":
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    problems.append(Problem(where, f"must be a whole number >= 1, got {value!r}"))
+                    problems.append(Problem(where, f"must be a whole number >= 1, got {safe_repr(value)}"))
             elif not isinstance(value, (int, float)) or isinstance(value, bool):
-                problems.append(Problem(where, f"must be a number, got {value!r}", kind="type"))
+                problems.append(Problem(where, f"must be a number, got {safe_repr(value)}", kind="type"))
+            elif not _finite(value):
+                problems.append(Problem(where, f"must be a finite number, got {safe_repr(value)}"))
             elif key == "init_scale" and value <= 0:
-                problems.append(Problem(where, f"must be positive, got {value!r}"))
+                problems.append(Problem(where, f"must be positive, got {safe_repr(value)}"))
             elif key == "growth_factor" and value <= 1:
-                problems.append(Problem(where, f"must be > 1, got {value!r}"))
+                problems.append(Problem(where, f"must be > 1, got {safe_repr(value)}"))
             elif key == "backoff_factor" and not 0 < value < 1:
-                problems.append(Problem(where, f"must be between 0 and 1, got {value!r}"))
+                problems.append(Problem(where, f"must be between 0 and 1, got {safe_repr(value)}"))
         return problems
     if isinstance(scale, str):
         return [Problem(path, f"must be 'dynamic', a positive number or a dict of GradScaler arguments, got "
-                              f"{scale!r}.{did_you_mean(scale, ['dynamic'])}")]
-    return [Problem(path, f"must be 'dynamic', a positive number or a dict of GradScaler arguments, got {scale!r}",
+                              f"{safe_repr(scale)}.{did_you_mean(scale, ['dynamic'])}")]
+    return [Problem(path, f"must be 'dynamic', a positive number or a dict of GradScaler arguments, got "
+                          f"{safe_repr(scale)}",
                     kind="type")]
 
 
@@ -310,7 +331,8 @@ class OptimWrapper:
         divides the loss by its real size and steps at the run's end."""
         for name, value in (("init_counts", init_counts), ("max_counts", max_counts)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise UsageTypeError(f"initialize_count_status({name}=...) takes a whole number >= 0, got {value!r}")
+                raise UsageTypeError(f"initialize_count_status({name}=...) takes a whole number >= 0, got "
+                                     f"{safe_repr(value)}")
         if max_counts < init_counts:
             raise UsageTypeError(f"initialize_count_status: the run ends (max_counts={max_counts}) before it starts "
                                  f"(init_counts={init_counts})")
@@ -486,9 +508,9 @@ class OptimWrapper:
             self._last_norms = norms
 
     def __repr__(self) -> str:
-        clip = f", {self.clip_policy!r}" if self.clip_policy is not None else ""
+        clip = f", {safe_repr(self.clip_policy)}" if self.clip_policy is not None else ""
         return (f"{type(self).__name__}(accumulative_counts={self._accumulative_counts}{clip})\n"
-                f"optimizer: {self.optimizer!r}")
+                f"optimizer: {safe_repr(self.optimizer)}")
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -526,7 +548,8 @@ class AmpOptimWrapper(OptimWrapper):
         self._skipped: torch.Tensor | None = None
         if self.cast_dtype is torch.bfloat16:
             if loss_scale != "dynamic":
-                warnings.warn(f"loss_scale={loss_scale!r} is not used: bfloat16 has float32's range, so the loss is "
+                warnings.warn(f"loss_scale={safe_repr(loss_scale)} is not used: bfloat16 has float32's range, "
+                              f"so the loss is "
                               "not scaled", ParamwiseWarning, stacklevel=2)
             return
         if self.device_type != "cuda":
@@ -659,7 +682,8 @@ class OptimWrapperDict:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         unknown = [k for k in state_dict if k not in self.optim_wrappers]
         if unknown:
-            raise ConfigError([Problem(("state_dict", str(k)), f"names no wrapper here.{did_you_mean(str(k), self)}")
+            raise ConfigError([Problem(("state_dict", str(k)), f"names no wrapper "
+                                                               f"here.{did_you_mean(safe_str(k), self)}")
                                for k in unknown], title="state dict does not fit this OptimWrapperDict")
         for name, state in state_dict.items():
             self.optim_wrappers[name].load_state_dict(state)
@@ -675,7 +699,7 @@ class OptimWrapperDict:
 
     def __getitem__(self, key: str) -> OptimWrapper:
         if key not in self.optim_wrappers:
-            raise KeyError(f"no wrapper named {key!r}.{did_you_mean(key, self.optim_wrappers)}")
+            raise KeyError(f"no wrapper named {safe_repr(key)}.{did_you_mean(key, self.optim_wrappers)}")
         return self.optim_wrappers[key]
 
     def __contains__(self, key: object) -> bool:
@@ -688,7 +712,7 @@ class OptimWrapperDict:
         return len(self.optim_wrappers)
 
     def __repr__(self) -> str:
-        return "\n".join(f"{name}: {w!r}" for name, w in self.optim_wrappers.items())
+        return "\n".join(f"{name}: {safe_repr(w)}" for name, w in self.optim_wrappers.items())
 
 
 # ------------------------------------------------------------------------------------------ building
@@ -719,9 +743,9 @@ def build_optim_wrapper(model: nn.Module, cfg: Mapping[str, Any]) -> OptimWrappe
         children = dict(root.named_modules())
         missing = [k for k in cfg if k not in children or not k]
         if missing:
-            raise ConfigError([Problem((*_ROOT, str(k)), (
+            raise ConfigError([Problem((*_ROOT, safe_str(k)), (
                 f"names no submodule of the model, so there is nothing for this optimizer to optimize."
-                f"{did_you_mean(str(k), [n for n in children if n and '.' not in n])}")) for k in missing],
+                f"{did_you_mean(safe_str(k), [n for n in children if n and '.' not in n])}")) for k in missing],
                 title="invalid optim_wrapper")
         return OptimWrapperDict(**{str(k): _build_one(children[k], v, (*_ROOT, str(k))) for k, v in cfg.items()})
     return _build_one(model, cfg, _ROOT)
