@@ -30,7 +30,7 @@ from torch import nn
 
 from .diagnostics import short_list
 from .errors import ConfigError, ParamwiseWarning, Problem
-from .parameters import clean_name, unwrap_model
+from .parameters import named_parameters, unwrap_model
 from .paramwise_cfg import PARAM_RULE_OPTIONS, OptimizerSpec
 from .rules import Factor
 from .suggestions import did_you_mean, plural, safe_repr, safe_str
@@ -256,7 +256,7 @@ class LayerDecayRule:
     def place(self, model: nn.Module) -> dict[str, LayerPlacement]:
         """Every parameter's layer (frozen ones too: they count among the layers, as in timm)."""
         root = unwrap_model(model)
-        names = [clean_name(n) for n, _ in root.named_parameters()]
+        names = [n for n, _ in named_parameters(root)]
         source = self.source
         if source == "auto":
             source = self._auto_source(root, names)

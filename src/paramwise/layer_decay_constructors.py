@@ -32,7 +32,7 @@ from .constructors import OPTIMIZER_BUILDERS, DefaultOptimWrapperConstructor, _w
 from .diagnostics import short_list
 from .errors import ConfigError, Problem
 from .layer_decay import LayerDecayRule, decay_note
-from .parameters import clean_name, unwrap_model
+from .parameters import named_parameters, unwrap_model
 from .paramwise_cfg import GROUP_FLAGS, CustomKey, OptimizerSpec, _resolve_custom_keys
 from .registry import copy_config
 from .rules import Factor
@@ -173,8 +173,7 @@ class MmsegLayerDecayRule:
         n, top = self.num_layers, self.num_layers + 1  # the peer's N = num_layers + 2 ids: 0 .. num_layers + 1
         ids: dict[str, int] = {}
         bad: list[str] = []
-        for raw, param in root.named_parameters():
-            name = clean_name(raw)
+        for name, param in named_parameters(root):
             try:
                 found_id = layer_id(name, n)
             except (ValueError, IndexError):

@@ -35,7 +35,7 @@ from .diagnostics import short_list
 from .errors import ConfigError, ParamwiseWarning, Problem
 from .expressions import Expression, ExpressionError, check_expression
 from .optimizers import optimizer_default
-from .parameters import clean_name, unwrap_model
+from .parameters import named_parameters, unwrap_model
 from .paramwise_cfg import PARAM_RULE_OPTIONS, OptimizerSpec
 from .rules import Factor
 from .suggestions import did_you_mean, format_value, safe_repr, safe_str
@@ -140,7 +140,7 @@ class BaseShapes:
 
     def width_shapes(self, root: nn.Module, path: tuple[str, ...]) -> dict[int, WidthShape]:
         """Every parameter's WidthShape, by ``id``; a ConfigError lists every parameter that does not fit."""
-        params = [(clean_name(n), p) for n, p in root.named_parameters()]
+        params = named_parameters(root)
         if self.shapes is None:
             return self._from_infshape(params, path)
         shapes = _strip_module_prefix(self.shapes, [n for n, _ in params])
@@ -247,7 +247,7 @@ class WidthScalingRule:
         root = unwrap_model(model)
         shapes = self.base.width_shapes(root, self.path)
         patterns = [re.compile(p) for p in self.readout]
-        names = {id(p): clean_name(n) for n, p in root.named_parameters()}
+        names = {id(p): n for n, p in named_parameters(root)}
         readouts = {i for i, ws in shapes.items() if ws.readout_like and any(p.search(names[i]) for p in patterns)}
         self._check_readouts(root, shapes, names, readouts, patterns)
         cache: dict[tuple[Any, ...], tuple[Factor, ...]] = {}
@@ -475,7 +475,7 @@ def _model_shapes(cfg: Any, path: tuple[str, ...], problems: list[Problem]) -> d
         problems.append(Problem(path, f"built a {type(model).__name__}, not a torch.nn.Module"))
         return None
     root = unwrap_model(model)
-    return {clean_name(n): tuple(int(s) for s in p.shape) for n, p in root.named_parameters()}
+    return {n: tuple(int(s) for s in p.shape) for n, p in named_parameters(root)}
 
 
 def _base_shapes(value: Any, path: tuple[str, ...], problems: list[Problem]) -> BaseShapes | None:
@@ -574,7 +574,7 @@ class ScaleRules:
     def bind(self, model: nn.Module) -> Callable[[str, torch.Tensor, nn.Module], tuple[Factor, ...]]:
         root = unwrap_model(model)
         widths = self.base.width_shapes(root, self.path) if self.base is not None else {}
-        names = [clean_name(n) for n, _ in root.named_parameters()]
+        names = [n for n, _ in named_parameters(root)]
         counts = {rule.index: self._num_layers(rule, names) for rule in self.rules if rule.names & _LAYER_VARIABLES}
 
         def factors(name: str, param: torch.Tensor, module: nn.Module) -> tuple[Factor, ...]:
