@@ -603,3 +603,13 @@ def test_fuzz_config_from_data(data: Any) -> None:
     before = pickle.dumps(data)
     check_outcome(lambda: Config(data).to_dict(), "Config", "->", "(top level)")
     assert pickle.dumps(data) == before
+
+
+def test_a_dump_that_cannot_write_is_also_an_oserror(tmp_path) -> None:
+    from paramwise.errors import ConfigFileWriteError
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ConfigFileWriteError, match="cannot write") as info:
+        Config({"a": 1}).dump(blocker / "x.py")
+    assert isinstance(info.value, OSError) and isinstance(info.value, ValueError)

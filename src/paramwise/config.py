@@ -42,6 +42,7 @@ from .errors import (
     ConfigError,
     ConfigFileError,
     ConfigFileNotFoundError,
+    ConfigFileWriteError,
     ConfigKeyError,
     Problem,
     UsageTypeError,
@@ -309,7 +310,7 @@ class Config(ConfigDict):
             message = f"cannot write: the folder {str(path.parent)!r} does not exist"
             raise ConfigFileNotFoundError(message, filename=str(path)) from exc
         except OSError as exc:
-            raise ConfigFileError(f"cannot write: {exc.strerror or exc}", filename=str(path)) from exc
+            raise ConfigFileWriteError(f"cannot write: {exc.strerror or exc}", filename=str(path)) from exc
 
     def copy(self) -> Config:
         """A shallow copy that keeps the filename."""

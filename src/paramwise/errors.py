@@ -18,6 +18,7 @@ __all__ = [
     "ConfigDependencyError",
     "ConfigFileError",
     "ConfigFileNotFoundError",
+    "ConfigFileWriteError",
     "ConfigKeyError",
     "BuildTargetError",
     "ConfigError",
@@ -242,6 +243,10 @@ class ConfigFileError(ParamwiseError, ValueError):
 
 class ConfigFileNotFoundError(ConfigFileError, FileNotFoundError):
     """A config file, or a ``_base_`` file it names, does not exist."""
+
+
+class ConfigFileWriteError(ConfigFileError, OSError):
+    """A config cannot be written (permissions, a full disk): also an ``OSError``, as the write's own error is."""
 
 
 class ConfigDependencyError(ParamwiseError, ImportError):
