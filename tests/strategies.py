@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any
 
+import torch
 from hypothesis import strategies as st
 
 from model_zoo import ZOO, build, module_name_substrings
@@ -32,3 +35,25 @@ def custom_key_entry(draw: st.DrawFn, family: str, has_wd: bool) -> dict[str, An
     for option in draw(st.lists(st.sampled_from(sorted(options)), unique=True, max_size=2)):
         entry[option] = draw(st.sampled_from(options[option]))
     return entry
+
+
+def same(a: Any, b: Any) -> bool:
+    """Deep equality that copes with tensors, nan and objects without a plain ``==``."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(
+            torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan()))
+        )
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, functools.partial):  # no __eq__ of its own, and deepcopy makes a new one
+        return a.func is b.func and same(a.args, b.args) and same(a.keywords, b.keywords)
+    if isinstance(a, dict):
+        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b

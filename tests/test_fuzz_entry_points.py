@@ -31,31 +31,12 @@ from paramwise import (
     plan_params,
 )
 from paramwise.schedule_shapes import SHAPES
+from strategies import same
 
 BUILTINS = (ValueError, TypeError, KeyError, LookupError, OSError)
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def same(a: Any, b: Any) -> bool:
-    """Deep equality that copes with tensors, nan and objects without a plain ``==``."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(
-            torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan()))
-        )
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, dict):
-        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    try:
-        return bool(a == b)
-    except Exception:
-        return a is b
-
-
 def check(call: Callable[[], Any], inputs: Any, needles: tuple[str, ...] = (), must_fail: bool = False) -> Any:
     """Run ``call``: its result, or a paramwise error that is a built-in too and names one of ``needles``."""
     snapshot = copy.deepcopy(inputs)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from paramwise import ParamwiseError, Registry, build_from_cfg, build_optimizer, plan_params
+from strategies import same
 
 BUILTINS = (ValueError, TypeError, KeyError)
 
@@ -40,28 +41,6 @@ class BadRepr:
 
 
 # ---------------------------------------------------------------------------------------- helpers
-def same(a: Any, b: Any) -> bool:
-    """Deep equality that copes with tensors, nan and objects without a plain ``==``."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and bool(
-            torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan()))
-        )
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, float):
-        return a == b or (math.isnan(a) and math.isnan(b))
-    if isinstance(a, functools.partial):  # no __eq__ of its own, and deepcopy makes a new one
-        return a.func is b.func and same(a.args, b.args) and same(a.keywords, b.keywords)
-    if isinstance(a, dict):
-        return len(a) == len(b) and all(k in b and same(v, b[k]) for k, v in a.items())
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    try:
-        return bool(a == b)
-    except Exception:
-        return a is b
-
-
 def _str_works(value: Any) -> bool:
     try:
         str(value)
