@@ -40,7 +40,6 @@ import argparse
 import datetime
 import gc
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import optimizer_build as common  # the shared table and machine helpers (benchmarks/ is on sys.path when run)
 import torch
 from torch import nn
 
@@ -226,42 +226,7 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> float | None:
     return statistics.median(ratios) if ratios else None
 
 
-def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], notes: Sequence[str] = ()) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    print()
-    print(f"== {title}")
-    print(f"   {MACHINE}")
-    print(line(header))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print(line(row))
-    for note in notes:
-        print(f"   {note}")
-    sys.stdout.flush()
-
-
-def machine_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    return (
-        f"machine: {cpu}, {cores} cores usable, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"python {platform.python_version()}, paramwise {paramwise.__version__}"
-    )
-
-
-MACHINE = ""
 
 
 def load() -> str:
@@ -303,8 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if steps <= SKIP_TIMING:
         parser.error(f"--steps must be larger than {SKIP_TIMING} (the untimed compile steps)")
 
-    global MACHINE
-    MACHINE = machine_line()
+    common.MACHINE = common.machine_line()  # print_table prints it under each title
     cache = None if args.keep_cache else tempfile.TemporaryDirectory(prefix="paramwise-inductor-")
     if cache is not None:  # read by inductor whenever it looks for its cache, so setting it here is enough
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache.name
@@ -319,7 +283,7 @@ def run(args: argparse.Namespace, steps: int) -> int:
     started = time.perf_counter()
     print(f"paramwise compiled-schedule benchmark, {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"command: python {' '.join(sys.argv)}")
-    print(MACHINE)
+    print(common.MACHINE)
     print(f"load average at start (1/5/15 min): {load()}")
     print(f"inductor cache: {'the usual one' if args.keep_cache else 'fresh temporary directory (cold compiles)'}")
     reason = compile_available()
@@ -348,7 +312,7 @@ def run(args: argparse.Namespace, steps: int) -> int:
             fmt_s(c), fmt_s(e), "-" if ratio is None else f"{ratio:.2f}x", fmt_s(median(r.schedule)),
             f"{r.max_diff:.1e} / {r.moved:.1e}", lr_cell(r),
         ])
-    print_table(
+    common.print_table(
         f"compiled AdamW step under a paramwise schedule, {steps} scheduled steps per variant "
         "(fresh dynamo cache each)",
         ["variant", "graphs @1st step", "recompiles", "unique_graphs", "1st step", "compiled step", "eager step",
