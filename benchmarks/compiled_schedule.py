@@ -201,12 +201,7 @@ def run_variant(variant: Variant, steps: int) -> Result:
 # --------------------------------------------------------------------------- output
 
 
-def fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
+fmt_s = common.fmt_s  # one time formatter for every benchmark
 
 
 def lr_cell(r: Result) -> str:

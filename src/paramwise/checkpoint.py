@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .diagnostics import short_list
 from .errors import ParamwiseWarning, StateLoadError, UsageTypeError
 from .suggestions import format_value, safe_repr
 
@@ -40,7 +41,6 @@ __all__ = [
     "saved_parameter_order",
 ]
 
-_LIST_AT_MOST = 6
 # per-parameter state of torch's optimizers that has the parameter's own shape (checked on load)
 _PARAM_SHAPED = frozenset({
     "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "sum", "square_avg", "grad_avg",
@@ -63,7 +63,7 @@ class ValueChange:
 
     def __str__(self) -> str:
         return (f"{self.key}: {format_value(self.saved)} in the checkpoint -> {format_value(self.current)} now, "
-                f"for {_names(self.params)}")
+                f"for {short_list(self.params)}")
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,11 @@ class StateLoadReport:
         """One sentence per finding, for warnings and the CLI."""
         out = []
         if self.missing:
-            out.append(f"missing from the checkpoint (state starts fresh): {_names(self.missing)}")
+            out.append(f"missing from the checkpoint (state starts fresh): {short_list(self.missing)}")
         if self.unexpected:
-            out.append(f"in the checkpoint but not in the optimizer (dropped): {_names(self.unexpected)}")
+            out.append(f"in the checkpoint but not in the optimizer (dropped): {short_list(self.unexpected)}")
         if self.mismatched:
-            out.append(f"saved state of another shape (dropped): {_names(self.mismatched)}")
+            out.append(f"saved state of another shape (dropped): {short_list(self.mismatched)}")
         out += [f"config kept over the checkpoint: {change}" for change in self.changed]
         out += list(self.unmapped)
         if self.carried:
@@ -111,12 +111,6 @@ class StateLoadReport:
 
     def __str__(self) -> str:
         return "\n".join(self.lines()) or "all parameters matched by name; no hyperparameter differs"
-
-
-def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(repr(n) for n in names[:_LIST_AT_MOST])
-    more = len(names) - _LIST_AT_MOST
-    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -505,7 +499,7 @@ def name_optimizer_state(
     if len(ids) != len(order):
         raise StateLoadError(
             f"the checkpoint holds {len(ids)} parameters, but the model under this config has {len(order)} "
-            f"(first: {_names(order[:3])}). Give the optimizer config the checkpoint was saved with (its "
+            f"(first: {short_list(order[:3])}). Give the optimizer config the checkpoint was saved with (its "
             "paramwise_cfg decides which parameters it held), or the names in saved order"
         )
     params = dict(_unwrapped(model).named_parameters())

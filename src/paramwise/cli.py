@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, ParamwiseError, ParamwiseWarning, UsageError
+from .errors import ConfigError, ParamwiseError, ParamwiseWarning, Problem, UsageError
 from .suggestions import did_you_mean, plural
 
 __all__ = ["EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "build_parser", "main"]
@@ -461,7 +461,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
-def _schedule_of(cfg: Any, path: str, optimizer: Any, iters: int | None, epoch_length: int | None) -> Any:
+def _schedule_of(cfg: Any, optimizer: Any, iters: int | None, epoch_length: int | None) -> Any:
     """The config's param_scheduler built on ``optimizer``, or None when the config has none."""
     from .schedules import build_scheduler
 
@@ -496,7 +496,6 @@ def _print_schedule(console: Any, curves: Any) -> None:
 
 
 def _cmd_schedule(args: argparse.Namespace) -> int:
-    from .errors import Problem as _Problem
     from .schedule_report import plot_schedule, schedule_curves
 
     if args.iters < 1:
@@ -505,10 +504,10 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     loaded = _optimizer_of(cfg, args.config)
     model = _load_model(args.model, args.model_args)
     _, optimizer = _plan_and_build(model, loaded, build=True)
-    schedule = _schedule_of(cfg, args.config, optimizer, args.iters, args.epoch_length)
+    schedule = _schedule_of(cfg, optimizer, args.iters, args.epoch_length)
     if schedule is None:
         hint = " mmcv's lr_config is not read: write it as param_scheduler." if "lr_config" in cfg else ""
-        raise ConfigError([_Problem(("param_scheduler",), "is missing: the config has no schedule to show, e.g. "
+        raise ConfigError([Problem(("param_scheduler",), "is missing: the config has no schedule to show, e.g. "
                                                           "param_scheduler=[dict(type='LinearLR', start_factor=0.1, "
                                                           f"by_epoch=False, begin=0, end=500), ...].{hint}",
                                     kind="missing")], title=f"no schedule in {args.config}")
@@ -648,7 +647,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     classes = demo.num_classes_of(model, shape)
     plan, optimizer = _plan_and_build(model, loaded, build=True)
     findings = audit_plan(plan, model)
-    schedule = _schedule_of(whole, config, optimizer, args.steps, None)
+    schedule = _schedule_of(whole, optimizer, args.steps, None)
     from .wrapper import wrap_optimizer
 
     wrapper = wrap_optimizer(optimizer, loaded.wrapper)  # clipping, accumulation, mixed precision

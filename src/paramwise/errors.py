@@ -45,7 +45,14 @@ class ParamwiseError(Exception):
     """Root of every error paramwise raises."""
 
 
-class NotRegisteredError(ParamwiseError, KeyError):
+class _UnquotedKeyError(KeyError):
+    """A KeyError whose text is its message as written (``KeyError`` would show it quoted, as a key)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NotRegisteredError(ParamwiseError, _UnquotedKeyError):
     """A name was looked up in a registry that does not hold it."""
 
     def __init__(self, message: str, *, registry: str, name: str, suggestions: Sequence[str] = ()):
@@ -55,11 +62,9 @@ class NotRegisteredError(ParamwiseError, KeyError):
         self.name = name
         self.suggestions = tuple(suggestions)
 
-    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
-        return self.message
 
 
-class DuplicateRegistrationError(ParamwiseError, KeyError):
+class DuplicateRegistrationError(ParamwiseError, _UnquotedKeyError):
     """A name was registered twice without ``force=True``."""
 
     def __init__(self, message: str, *, registry: str, name: str):
@@ -68,8 +73,6 @@ class DuplicateRegistrationError(ParamwiseError, KeyError):
         self.registry = registry
         self.name = name
 
-    def __str__(self) -> str:
-        return self.message
 
 
 class UsageTypeError(ParamwiseError, TypeError):
@@ -168,11 +171,9 @@ def _config_error_class(cls: type[ConfigError], kinds: tuple[str, ...]) -> type[
     return type(cls.__name__, (cls, *bases), {"__module__": cls.__module__, "__str__": cls.__str__})
 
 
-class MissingTypeError(BuildArgumentError, KeyError):
+class MissingTypeError(BuildArgumentError, _UnquotedKeyError):
     """A config for a registry has no ``type`` key: also a ``KeyError``, as in mmcv/mmengine."""
 
-    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
-        return str(self.args[0])
 
 
 class SharedParameterError(ParamwiseError, ValueError):
@@ -253,7 +254,7 @@ class ConfigDependencyError(ParamwiseError, ImportError):
     """Reading or writing a format needs an optional package that is not installed."""
 
 
-class ConfigKeyError(ParamwiseError, KeyError):
+class ConfigKeyError(ParamwiseError, _UnquotedKeyError):
     """``cfg[key]`` names a key the config does not hold."""
 
     def __init__(self, message: str, *, key: str):
@@ -261,8 +262,6 @@ class ConfigKeyError(ParamwiseError, KeyError):
         self.message = message
         self.key = key
 
-    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
-        return self.message
 
 
 class ConfigAttributeError(ParamwiseError, AttributeError):
@@ -273,7 +272,7 @@ class ScheduleStateError(ParamwiseError, ValueError):
     """A schedule's saved state does not fit the schedule it is loaded into (other parts, a bad step count)."""
 
 
-class MetricMissingError(ParamwiseError, KeyError):
+class MetricMissingError(ParamwiseError, _UnquotedKeyError):
     """A ReduceOnPlateau part was given metrics without the one it monitors."""
 
     def __init__(self, message: str, *, monitor: str):
@@ -281,8 +280,6 @@ class MetricMissingError(ParamwiseError, KeyError):
         self.message = message
         self.monitor = monitor
 
-    def __str__(self) -> str:  # KeyError would quote the whole message otherwise
-        return self.message
 
 
 class InternalError(ParamwiseError, RuntimeError):
