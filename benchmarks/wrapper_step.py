@@ -43,7 +43,7 @@ from optimizer_build import fmt_s, fmt_x
 from torch import nn
 
 import paramwise
-from paramwise.wrapper import build_optim_wrapper
+from paramwise.wrapper.optim_wrapper import build_optim_wrapper
 
 TARGET_RATIO = 1.03
 OPTIMIZER = dict(type="AdamW", lr=1e-3, weight_decay=0.05)

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from paramwise import plan_params
-from paramwise.audit import MANY_GROUPS, Finding, audit_plan
 from paramwise.cli import EXIT_OK, EXIT_PROBLEMS, main
+from paramwise.plan.audit import MANY_GROUPS, Finding, audit_plan
 
 pytestmark = pytest.mark.filterwarnings("ignore::paramwise.ParamwiseWarning")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from paramwise.cli import main
-from paramwise.demo import DEFAULT_CONFIG
+from paramwise.demo.run import DEFAULT_CONFIG
 
 DEMO = str(DEFAULT_CONFIG)
 
@@ -248,7 +248,7 @@ def test_render_json_is_json_safe() -> None:
 
     import torch
 
-    from paramwise.plan import Plan
+    from paramwise.plan.plan import Plan
     from paramwise.render import plan_json, plan_table
 
     plan = Plan("Adam", {"lr": torch.tensor(0.01), "betas": (0.9, 0.99), "eps": math.inf}, (), ())

@@ -1,4 +1,4 @@
-"""Tests for paramwise.config: loading every format, _base_ inheritance, overrides, dumping, safety."""
+"""Tests for paramwise.config.config: loading every format, _base_ inheritance, overrides, dumping, safety."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from paramwise.config import (
+from paramwise.config.config import (
     Config,
     ConfigAttributeError,
     ConfigDependencyError,

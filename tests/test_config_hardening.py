@@ -24,10 +24,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-import paramwise.config as config_module
+import paramwise.config.config as config_module
 from paramwise.cli import main as cli_main
-from paramwise.config import Config, parse_cfg_options
-from paramwise.config_formats import MAX_DEPTH, MAX_INHERITANCE, MAX_VALUES
+from paramwise.config.config import Config, parse_cfg_options
+from paramwise.config.formats import MAX_DEPTH, MAX_INHERITANCE, MAX_VALUES
 from paramwise.errors import ConfigError, ConfigFileError, ParamwiseError
 
 # The built-ins a paramwise error may also be, so that existing `except` clauses keep working.

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from paramwise.config import Config, ConfigFileError, ConfigFileNotFoundError, LazyObject, parse_cfg_options
+from paramwise.config.config import Config, ConfigFileError, ConfigFileNotFoundError, LazyObject, parse_cfg_options
 from paramwise.errors import ConfigDependencyError, ConfigError
 
 

@@ -500,7 +500,7 @@ def test_render_and_plan_import_no_cycle() -> None:
     import subprocess
     import sys
 
-    code = "import paramwise.render, paramwise.plan, sys; print('ok')"
+    code = "import paramwise.render, paramwise.plan.plan, sys; print('ok')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
-    code = "import sys, paramwise.plan; print('paramwise.render' in sys.modules)"
+    code = "import sys, paramwise.plan.plan; print('paramwise.render' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

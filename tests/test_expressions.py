@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paramwise import Problem
-from paramwise.expressions import MAX_LENGTH, ExpressionError, check_expression, parse_expression
+from paramwise.plan.expressions import MAX_LENGTH, ExpressionError, check_expression, parse_expression
 
 VARS = ("fan_in", "fan_out", "layer", "num_layers", "base_fan_in")
 VALUES = {"fan_in": 256.0, "fan_out": 64.0, "layer": 3.0, "num_layers": 12.0, "base_fan_in": 64.0}

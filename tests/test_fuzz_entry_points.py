@@ -30,7 +30,7 @@ from paramwise import (
     name_optimizer_state,
     plan_params,
 )
-from paramwise.schedule_shapes import SHAPES
+from paramwise.schedule.shapes import SHAPES
 from strategies import same
 
 BUILTINS = (ValueError, TypeError, KeyError, LookupError, OSError)

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 import paramwise
-import paramwise.layer_decay_constructors  # registers the peers' constructors
+import paramwise.build.openmmlab  # registers the peers' constructors
 from paramwise.errors import ConfigError, ParamwiseWarning
-from paramwise.layer_decay import matcher_layer_keys, rank_layer_keys
-from paramwise.rules import fold
+from paramwise.plan.layer_decay import matcher_layer_keys, rank_layer_keys
+from paramwise.plan.rules import fold
 
 LR, WD = 0.01, 0.05
 
@@ -313,7 +313,7 @@ def test_deprecated_layer_decay_constructor_maps_its_keys() -> None:
 
 
 def test_mmseg_constructor_takes_an_optim_wrapper_config() -> None:
-    from paramwise.layer_decay_constructors import LearningRateDecayOptimizerConstructor
+    from paramwise.build.openmmlab import LearningRateDecayOptimizerConstructor
 
     constructor = LearningRateDecayOptimizerConstructor(
         {"type": "OptimWrapper", "optimizer": {"type": "AdamW", "lr": 1, "weight_decay": 0.05}},
@@ -348,7 +348,7 @@ class MmpretrainToyViT(nn.Module):
 
 
 def test_mmpretrain_matches_its_own_test() -> None:
-    from paramwise.layer_decay_constructors import LearningRateDecayOptimWrapperConstructor
+    from paramwise.build.openmmlab import LearningRateDecayOptimWrapperConstructor
 
     constructor = LearningRateDecayOptimWrapperConstructor(
         optim_wrapper_cfg={"type": "OptimWrapper",

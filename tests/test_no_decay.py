@@ -13,8 +13,8 @@ from torch import nn
 
 from paramwise import ConfigError, plan_params
 from paramwise.errors import Problem
-from paramwise.no_decay import NO_DECAY_SOURCES, NoDecayTag, NoWeightDecayRule, find_no_decay_tags
-from paramwise.rules import Factor, fold
+from paramwise.plan.no_decay import NO_DECAY_SOURCES, NoDecayTag, NoWeightDecayRule, find_no_decay_tags
+from paramwise.plan.rules import Factor, fold
 
 pytestmark = pytest.mark.filterwarnings("ignore::paramwise.ParamwiseWarning")
 

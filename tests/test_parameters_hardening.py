@@ -22,10 +22,10 @@ from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 
 import paramwise
-import paramwise.plan as plan_module
+import paramwise.plan.plan as plan_module
 from paramwise.errors import ConfigError, InternalError, ParamwiseError
-from paramwise.parameters import iter_module_sites, named_parameters, unwrap_model, wrapped_child_name
-from paramwise.rules import RuleOutcome
+from paramwise.plan.rules import RuleOutcome
+from paramwise.walk import iter_module_sites, named_parameters, unwrap_model, wrapped_child_name
 
 WRAPPER_NAMES = ("_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module")
 SGD: dict[str, Any] = dict(type="SGD", lr=0.1)

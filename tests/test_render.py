@@ -14,8 +14,8 @@ from rich.measure import Measurement
 from torch import nn
 
 import paramwise
-from paramwise.demo import DemoResult, report_table, report_text
-from paramwise.plan import Plan
+from paramwise.demo.run import DemoResult, report_table, report_text
+from paramwise.plan.plan import Plan
 from paramwise.render import plan_csv, plan_html, plan_json, plan_table, plan_text, plural, rule_text, value_text
 
 UNROUNDED = 0.1 * 0.003  # 0.00030000000000000003: what lr_mult=0.1 makes of lr=0.003

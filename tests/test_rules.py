@@ -14,8 +14,8 @@ from torch import nn
 import paramwise
 from model_zoo import ZOO, build
 from paramwise import Factor, ParamwiseWarning, build_optimizer, plan_params
+from paramwise.plan.rules import CustomKeyRule, MultiplierRule, build_rules, fold
 from paramwise.render import explain_text
-from paramwise.rules import CustomKeyRule, MultiplierRule, build_rules, fold
 from strategies import DECAY_MULT_KEYS, LR_MULT_KEYS, MULTS, SUBSTRINGS, custom_key_entry
 
 SGD = dict(type="SGD", lr=0.01, momentum=0.9, weight_decay=1e-4)
@@ -49,7 +49,7 @@ def values(cfg: dict[str, Any], model: nn.Module | None = None) -> dict[str, tup
 
 
 def test_rules_are_values_with_readable_reprs_in_one_ordered_list() -> None:
-    _, options = paramwise.paramwise_cfg.resolve_config(SGD, SEG_PW)
+    _, options = paramwise.plan.spec.resolve_config(SGD, SEG_PW)
     rules = build_rules(options)
     assert [repr(r) for r in rules] == ["custom_keys['backbone']", "custom_keys['head']", "bias_lr_mult",
                                         "norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult", "flat_decay_mult"]

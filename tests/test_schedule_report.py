@@ -12,8 +12,8 @@ from torch import nn
 
 import paramwise
 from paramwise.cli import main
-from paramwise.demo import DEFAULT_CONFIG
-from paramwise.schedule_report import schedule_curves
+from paramwise.demo.run import DEFAULT_CONFIG
+from paramwise.schedule.report import schedule_curves
 
 CONFIG = """\
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9),

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from paramwise.errors import BuildArgumentError, ConfigError
 from paramwise.registry import build_from_cfg
-from paramwise.schedule_shapes import (
+from paramwise.schedule.shapes import (
     SHAPES,
     CosineCycleLR,
     CosineWithMinLR,

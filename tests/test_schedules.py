@@ -14,8 +14,8 @@ from torch import nn
 
 import paramwise
 from paramwise.errors import ConfigError, MetricMissingError, ParamwiseWarning, ScheduleStateError
-from paramwise.schedulers import INF, SCHEDULERS
-from paramwise.schedules import Schedule, build_scheduler
+from paramwise.schedule.mmengine import INF, SCHEDULERS
+from paramwise.schedule.schedule import Schedule, build_scheduler
 
 Row = list[tuple[float, ...]]
 OptimizerFactory = Callable[[], torch.optim.Optimizer]

@@ -15,7 +15,7 @@ from torch import nn
 
 import paramwise
 from paramwise import ConfigError
-from paramwise.rules import fold
+from paramwise.plan.rules import fold
 
 mup = pytest.importorskip("mup")
 MuReadout = mup.MuReadout

@@ -31,7 +31,7 @@ from torch import nn
 import paramwise
 from model_zoo import Transformer
 from paramwise.errors import ConfigError, ParamwiseWarning, UsageTypeError
-from paramwise.wrapper import (
+from paramwise.wrapper.optim_wrapper import (
     OPTIM_WRAPPERS,
     AmpOptimWrapper,
     OptimWrapper,

@@ -1,5 +1,5 @@
 """Imported on the first optimizer lookup: registers installed third-party optimizers."""
 
-from .optimizers import _scan_third_party
+from paramwise.optimizers import scan_third_party
 
-_scan_third_party()
+scan_third_party()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,7 @@ __all__ = [
     "StateLoadError",
     "ScheduleStateError",
     "MetricMissingError",
+    "warn_user",
 ]
 
 
@@ -295,3 +298,16 @@ class InternalError(ParamwiseError, RuntimeError):
             "(print(model)), the optimizer config and the versions of paramwise and torch"
         )
         self.name = name
+
+
+#: the paramwise package folder: frames from files under it are paramwise's own, not the user's
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_user(message: str, category: type[Warning] = ParamwiseWarning) -> None:
+    """Warn at the line of the first caller outside paramwise, however deep the call path inside it."""
+    level = 2
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+    warnings.warn(message, category, stacklevel=level)

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from .registry import Registry
+from paramwise.registry import Registry
 
 __all__ = ["NORM_LAYERS", "NormMatcher", "is_dcn_module", "is_depthwise_conv"]
 

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ModelSpecError
-from .registry import Registry
-from .suggestions import did_you_mean
+from paramwise.errors import ModelSpecError
+from paramwise.registry import Registry
+from paramwise.suggestions import did_you_mean
 
 __all__ = ["MODELS", "ModelSpecError", "TinyConvNet", "TinyMLP", "TinyViT", "load_model"]
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from .registry import Registry
-from .suggestions import format_suggestions
+from paramwise.registry import Registry
+from paramwise.suggestions import format_suggestions
 
 __all__ = [
     "KNOWN_OPTIMIZER_PACKAGES",
@@ -242,7 +242,7 @@ def register_optimizers_from(registry: Registry, module: ModuleType, prefix: str
     return names
 
 
-def _scan_third_party() -> None:
+def scan_third_party() -> None:
     for package, prefix in THIRD_PARTY_PACKAGES.items():
         top = package.split(".")[0]
         if importlib.util.find_spec(top) is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .errors import (
+from paramwise.errors import (
     BuildArgumentError,
     ConfigError,
     DuplicateRegistrationError,
@@ -26,7 +26,7 @@ from .errors import (
     UsageTypeError,
     wrap_target_error,
 )
-from .suggestions import did_you_mean, format_suggestions, safe_repr, safe_str, suggest
+from paramwise.suggestions import did_you_mean, format_suggestions, safe_repr, safe_str, suggest
 
 __all__ = ["MAX_NESTING", "Registry", "build_from_cfg", "call_target", "copy_config"]
 

@@ -17,8 +17,8 @@ import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .rules import DEFAULT_RULE, ParamEntry
-from .suggestions import plural
+from paramwise.plan.rules import DEFAULT_RULE, ParamEntry
+from paramwise.suggestions import plural
 
 if TYPE_CHECKING:  # rich stays optional: imported for real only where a table is drawn
     from rich.console import Console, ConsoleOptions
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # rich stays optional: imported for real only where a table i
     from rich.table import Table
     from rich.text import Text
 
-    from .plan import Plan  # plan imports this module to show itself: no import back at run time
+    from paramwise.plan.plan import Plan  # plan imports this module to show itself: no import back at run time
 
 __all__ = [
     "explain_text",

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["did_you_mean", "format_suggestions", "format_value", "plural", "safe_repr", "safe_str", "suggest"]
+__all__ = [
+    "LIST_AT_MOST",
+    "did_you_mean",
+    "format_suggestions",
+    "format_value",
+    "plural",
+    "safe_repr",
+    "safe_str",
+    "short_list",
+    "suggest",
+]
 
 #: Longest repr a message shows of a value; a config can hold a 400-digit number or a huge list.
 REPR_LIMIT = 200
@@ -112,3 +122,14 @@ def format_value(value: Any) -> str:
         return str(value)
     except Exception:
         return safe_repr(value)
+
+
+#: names a message lists before it says how many more there are
+LIST_AT_MOST = 8
+
+
+def short_list(names: Sequence[str]) -> str:
+    """Up to eight quoted names, then how many more."""
+    shown = ", ".join(repr(n) for n in names[:LIST_AT_MOST])
+    more = len(names) - LIST_AT_MOST
+    return shown + (f" and {more} more" if more > 0 else "")

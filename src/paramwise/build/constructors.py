@@ -1,0 +1,400 @@
+"""Optimizer constructors: turn (model, optimizer config, paramwise_cfg) into an optimizer.
+
+``DefaultOptimizerConstructor`` runs the one-way flow: config checks -> rules per parameter ->
+plan -> groups -> ``torch.optim`` optimizer. Users register their own constructors in
+``OPTIMIZER_BUILDERS`` and select them with ``constructor=`` in the config.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from types import FrameType, MappingProxyType
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from paramwise.state.by_name import enable_state_by_name
+from paramwise.suggestions import short_list
+from paramwise.errors import warn_user, ConfigError, ParamwiseWarning, Problem, SharedParameterError
+from paramwise.plan.groups import torch_param_groups
+from paramwise.layers import is_dcn_module as is_dcn
+from paramwise.optimizers import OPTIMIZERS
+from paramwise.walk import iter_module_sites, named_parameters, unwrap_model
+from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
+from paramwise.plan.plan import Plan, frozen_notes, make_plan, plan_from_entries
+from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
+from paramwise.plan.rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, plan_base
+from paramwise.suggestions import did_you_mean, plural, safe_repr
+
+__all__ = [
+    "CONSTRUCTORS",
+    "OPTIMIZER_BUILDERS",
+    "DefaultOptimWrapperConstructor",
+    "DefaultOptimizerConstructor",
+    "build_optimizer",
+    "check_optimizer_constraints",
+    "optimizer_constructor",
+    "plan_params",
+]
+
+OPTIMIZER_BUILDERS = Registry("optimizer constructor", locations=("paramwise.build.openmmlab",))
+CONSTRUCTORS = OPTIMIZER_BUILDERS  # mmcv's other name for the same registry
+
+class _ReadTracker(dict[str, Any]):
+    """A ``paramwise_cfg`` dict that records which keys were looked at, so options that a custom
+    constructor never reads can be reported instead of silently ignored."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__(data)
+        self.read: set[Any] = set()
+
+    def __getitem__(self, key: Any) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self.read.add(key)
+        return super().pop(key, *default)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().setdefault(key, default)
+
+
+# also under mmcv's name for the registry; mmengine's DefaultOptimWrapperConstructor is below
+@OPTIMIZER_BUILDERS.register_module()
+class DefaultOptimizerConstructor:
+    """Builds an optimizer with mmengine's ``paramwise_cfg`` semantics and merged parameter groups.
+
+    Subclasses written for mmcv/mmengine work unchanged: one that overrides
+    ``add_params(params, module, prefix='', is_dcn_module=None)`` is asked for its per-parameter
+    groups, which become the plan (the rule of each value it changed is ``Class.add_params``);
+    ``self.base_lr``, ``self.base_wd``, ``self.optimizer_cfg`` and ``self.paramwise_cfg`` (a dict,
+    never None) are there to read, and ``paramwise_cfg`` keys of its own are let through.
+
+    Args:
+        optimizer_cfg: ``dict(type='AdamW', lr=..., ...)``, the optimizer and its arguments.
+        paramwise_cfg: per-parameter rules (custom_keys, *_mult, bypass_duplicate, norm_types,
+            frozen, strict, group_by, group_flags); see the README for each.
+    """
+
+    #: paramwise_cfg keys a subclass reads and checks itself (e.g. a layer-decay constructor's ``num_layers``)
+    own_keys: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, optimizer_cfg: Mapping[str, Any], paramwise_cfg: Mapping[str, Any] | None = None) -> None:
+        own = {k: v for k, v in (paramwise_cfg or {}).items() if k in self.own_keys} if isinstance(
+            paramwise_cfg, Mapping) else {}
+        rest = {k: v for k, v in paramwise_cfg.items() if k not in own} if isinstance(
+            paramwise_cfg, Mapping) else paramwise_cfg
+        self.spec, self.options = resolve_config(optimizer_cfg, rest, allow_extra=self._custom_add_params())
+        self.own_options: dict[str, Any] = copy_config(own)
+        self.optimizer_cfg: dict[str, Any] = copy_config(optimizer_cfg)
+        self.paramwise_cfg: dict[str, Any] = _ReadTracker(copy_config(paramwise_cfg or {}))
+        self.base_lr = self.spec.base_lr
+        self.base_wd = self.spec.base_wd
+        self._decided: dict[int, ParamEntry] = {}  # what this class's add_params gave each parameter
+        self._added: dict[int, str] = {}  # parameters add_params has put in a group, by id
+
+    @classmethod
+    def _custom_add_params(cls) -> bool:
+        return cls.add_params is not DefaultOptimizerConstructor.add_params
+
+    def extra_rules(self, model: nn.Module) -> tuple[Any, ...]:
+        """Rules a subclass adds after the built-in ones (the ``param`` stage); none by default."""
+        return ()
+
+    # ------------------------------------------------------------------ mmengine's hook
+    def add_params(
+        self, params: list[dict[str, Any]], module: nn.Module, prefix: str = "", is_dcn_module: Any = None
+    ) -> None:
+        """Append one group per parameter of ``module`` to ``params``, then recurse, as mmengine does.
+
+        Children go through ``self.add_params`` again, so a subclass that handles some modules itself
+        and passes the rest to ``super().add_params`` sees every module, as with mmengine.
+        """
+        outcome = apply_rules(module, self.spec, self.options, prefix, bool(is_dcn_module), recurse=False)
+        for entry in outcome.entries:
+            if id(entry.param) in self._added:
+                if self.options.bypass_duplicate:
+                    continue
+                raise SharedParameterError(
+                    f"parameter {entry.name!r} is already in a group (a shared parameter, or add_params called "
+                    "twice on one module). Set paramwise_cfg['bypass_duplicate']=True to optimize it once.",
+                    first=self._added[id(entry.param)],
+                    second=entry.name,
+                )
+            self._added[id(entry.param)] = entry.name
+            self._decided[id(entry.param)] = entry
+            params.append({"params": [entry.param], **entry.hyperparams})
+        in_dcn = is_dcn(module)
+        for name, child in module.named_children():
+            self.add_params(params, child, prefix=f"{prefix}.{name}" if prefix else name, is_dcn_module=in_dcn)
+
+    # ------------------------------------------------------------------ the plan
+    def plan(self, model: nn.Module) -> Plan:
+        """Resolve every parameter's hyperparameters and group them, without building anything."""
+        if self._custom_add_params():
+            return self._plan_from_add_params(model)
+        plan = make_plan(model, self.spec, self.options, self.extra_rules(model))
+        for note in (*plan.notes, *plan.warnings):
+            warn_user(str(note))
+        return plan
+
+    def _plan_from_add_params(self, model: nn.Module) -> Plan:
+        """The plan of a subclass's own ``add_params``: its groups, named and checked, then merged."""
+        root = unwrap_model(model)
+        names: dict[int, str] = {}
+        for prefix, module, _ in iter_module_sites(root):
+            for leaf, param in module._parameters.items():
+                if param is not None:
+                    names.setdefault(id(param), f"{prefix}.{leaf}" if prefix else leaf)
+        self._decided, self._added = {}, {}
+        groups: list[dict[str, Any]] = []
+        self.add_params(groups, root)
+        owner = f"{type(self).__name__}.add_params"
+        base = plan_base(self.spec, self.options)
+        entries: list[ParamEntry] = []
+        problems: list[Problem] = []
+        seen: set[int] = set()
+        for index, group in enumerate(groups):
+            where = (owner, f"params[{index}]")
+            if not isinstance(group, Mapping) or "params" not in group:
+                problems.append(Problem(where, f"must be a dict with a 'params' list, got {group!r:.80}", kind="type"))
+                continue
+            tensors = group["params"]
+            tensors = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
+            own = {k: v for k, v in group.items() if k != "params"}
+            hyper = MappingProxyType({**base, **own})
+            factors = MappingProxyType({k: _set_by(k, base, v, owner) for k, v in hyper.items()})
+            rules = MappingProxyType({k: owner if len(f) > 1 else DEFAULT_RULE for k, f in factors.items()})
+            for param in tensors:
+                name = names.get(id(param))
+                if name is None:
+                    problems.append(Problem(where, "holds a tensor that is not a parameter of the model"))
+                    continue
+                if id(param) in seen:
+                    problems.append(Problem(where, f"holds {name!r}, which an earlier group holds too"))
+                    continue
+                seen.add(id(param))
+                decided = self._decided.get(id(param))
+                if decided is not None and dict(decided.hyperparams) == dict(hyper):
+                    entries.append(decided)  # as the default rules decided it: keep their reasons
+                else:
+                    entries.append(ParamEntry(name, param, param.requires_grad, hyper, rules, factors))
+        if problems:
+            raise ConfigError(problems, title=f"{owner} returned groups paramwise cannot use")
+        left_out = [n for i, n in names.items() if i not in seen]
+        frozen = [n for n in left_out if not _param_by_name(root, n).requires_grad]
+        lost = [n for n in left_out if n not in set(frozen)]
+        found = []
+        if lost:
+            found.append(Problem(("model",), f"{plural(len(lost), 'trainable parameter')} "
+                         f"{'is' if len(lost) == 1 else 'are'} in no group of {owner} and will not be trained: "
+                         f"{short_list(lost)}"))
+        unread = [k for k in self.options.extra if k not in self.paramwise_cfg.read]  # type: ignore[attr-defined]
+        for key in unread:
+            asked = [str(k) for k in self.paramwise_cfg.read if k not in self.paramwise_cfg]  # type: ignore[attr-defined]
+            found.append(Problem(("optimizer", "paramwise_cfg", key), (
+                f"is not a paramwise_cfg option and {owner} did not read it, so it does nothing."
+                f"{did_you_mean(key, [*asked, *PARAMWISE_KEYS])}")))
+        # no coverage check here: a custom add_params may leave parameters out (reported above as a warning)
+        plan = plan_from_entries(self.spec, self.options, entries, found, frozen_notes(frozen), frozen)
+        for note in (*plan.notes, *plan.warnings):
+            warn_user(str(note))
+        return plan
+
+    # ------------------------------------------------------------------ the optimizer
+    def build(self, plan: Plan) -> torch.optim.Optimizer:
+        """Construct the optimizer that ``plan`` describes."""
+        if not plan.entries:
+            fix = (f"{len(plan.frozen)} are frozen: unfreeze some, or set paramwise_cfg['frozen']='include'"
+                   if plan.frozen else "the model has none at all")
+            raise ConfigError([Problem(("model",), f"has no parameters to optimize; {fix}")],
+                              title="nothing to optimize")
+        if plan.spec is not None and plan.spec != self.spec:
+            raise ConfigError([Problem(("optimizer",), (
+                f"this plan was made from another optimizer config ({plan.spec.type_name} with "
+                f"{dict(plan.spec.kwargs)}), not this constructor's ({self.spec.type_name} with "
+                f"{dict(self.spec.kwargs)}); plan and build with the same constructor"))], title="plan mismatch")
+        check_optimizer_constraints(self.spec, plan.entries)
+        # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
+        kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
+        optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ConfigError([Problem(("optimizer", "type"), (
+                f"{self.spec.type_name} returned {type(optimizer).__name__}, not a torch.optim.Optimizer; name an "
+                "optimizer class, or a factory that returns one"), kind="type")], title="not an optimizer")
+        return enable_state_by_name(optimizer)  # load_state_dict matches saved state by parameter name
+
+    def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
+        return self.build(self.plan(model))
+
+
+@OPTIMIZER_BUILDERS.register_module()
+class DefaultOptimWrapperConstructor(DefaultOptimizerConstructor):
+    """mmengine's constructor, by its name and arguments: ``optim_wrapper_cfg=dict(optimizer=..., ...)``.
+
+    The other keys of ``optim_wrapper_cfg`` (``type``, ``clip_grad``, ...) are kept in
+    ``self.optim_wrapper_cfg`` for the wrapper; calling the constructor builds the optimizer.
+    """
+
+    def __init__(self, optim_wrapper_cfg: Mapping[str, Any], paramwise_cfg: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(optim_wrapper_cfg, Mapping):
+            raise ConfigError([Problem(("optim_wrapper",), f"must be a dict with an 'optimizer' key, got "
+                                                           f"{type(optim_wrapper_cfg).__name__}", kind="type")])
+        wrapper = copy_config(optim_wrapper_cfg)
+        if "optimizer" not in wrapper:
+            raise ConfigError([Problem(("optim_wrapper", "optimizer"), "is missing: put the optimizer config here, "
+                                                                       "e.g. optimizer=dict(type='SGD', lr=0.01)",
+                                       kind="missing")])
+        optimizer_cfg = wrapper.pop("optimizer")
+        inner = wrapper.pop("paramwise_cfg", None)
+        wrapper.pop("constructor", None)
+        if inner is not None and paramwise_cfg is not None:
+            raise ConfigError([Problem(("optim_wrapper", "paramwise_cfg"),
+                                       "is given twice (in optim_wrapper_cfg and as paramwise_cfg=); keep one")])
+        self.optim_wrapper_cfg = wrapper
+        super().__init__(optimizer_cfg, paramwise_cfg if paramwise_cfg is not None else inner)
+
+
+@OPTIMIZER_BUILDERS.register_module()
+class ForceDefaultOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """mmsegmentation's constructor of that name, with its exact results.
+
+    ``paramwise_cfg['force_default_settings']=True`` applies the built-in bias/norm/depthwise/flat
+    rules to parameters a custom key matched too, each replacing the custom value by base x
+    multiplier (not multiplying it; paramwise's own ``compose=True`` multiplies). Frozen parameters
+    are kept in the optimizer with the plain base values, as mmsegmentation's copy of the old
+    mmengine code does.
+    """
+
+    def plan(self, model: nn.Module) -> Plan:
+        plan = super().plan(model)
+        if not plan.frozen:
+            return plan
+        decided = {id(e.param): e for e in plan.entries}
+        base = plan_base(self.spec, self.options)
+        start = (MappingProxyType(dict(base)), MappingProxyType(dict.fromkeys(base, DEFAULT_RULE)),
+                 MappingProxyType({k: (Factor(k, "base", v, DEFAULT_RULE),) for k, v in base.items()}))
+        entries = []
+        # by identity, with the names the plan uses (wrappers' components removed where a wrapper put them)
+        for name, param in named_parameters(model):
+            if id(param) in decided:
+                entries.append(decided[id(param)])
+            elif not param.requires_grad:  # mmsegmentation keeps frozen parameters, at the optimizer's defaults
+                entries.append(ParamEntry(name, param, False, *start))
+        return plan_from_entries(self.spec, self.options, entries, plan.warnings, (), (), plan.duplicates,
+                                 model=model)
+
+
+def _set_by(key: str, base: Mapping[str, Any], value: Any, owner: str) -> tuple[Factor, ...]:
+    """The factors of a value a custom ``add_params`` chose: the base, then what it set (if it differs)."""
+    if key in base and _same_value(base[key], value):
+        return (Factor(key, "base", value, DEFAULT_RULE),)
+    start = (Factor(key, "base", base[key], DEFAULT_RULE),) if key in base else ()
+    return (*start, Factor(key, "set", value, owner))
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # tensors and other values without a plain truth value
+        return a is b
+
+
+def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
+    module_name, _, leaf = name.rpartition(".")
+    return root.get_submodule(module_name)._parameters[leaf] if module_name else root._parameters[leaf]  # type: ignore[return-value]
+
+
+def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:
+    """Check what an optimizer requires of its parameters before torch does, naming the parameters."""
+    muon = getattr(torch.optim, "Muon", None)
+    if muon is not None and isinstance(spec.cls, type) and issubclass(spec.cls, muon):
+        flat = [f"{e.name} {tuple(e.shape)}" for e in entries if e.param.ndim != 2]
+        if flat:
+            raise ConfigError([Problem(("optimizer", "type"), (
+                f"{spec.type_name} only optimizes 2-D matrices, but {len(flat)} parameters are not 2-D: "
+                f"{short_list(flat)}. Freeze them, or give them to another optimizer (e.g. AdamW) and only "
+                "the matrices to Muon"))], title="optimizer constraint")
+
+
+_WHOLE_CONFIG_FIX = (
+    "build_optimizer and plan_params take the optimizer config, dict(type='AdamW', lr=..., paramwise_cfg=...); "
+    "for a whole config (or dict(optim_wrapper=...)) pass paramwise.optimizer_config(cfg).optimizer"
+)
+
+
+def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
+    if not isinstance(cfg, Mapping):
+        raise ConfigError([Problem(("optimizer",), f"must be a dict like dict(type='AdamW', lr=1e-3), got "
+                                                   f"{type(cfg).__name__}: {safe_repr(cfg, 80)}", kind="type")])
+    wrapper_type = "type" not in cfg or (isinstance(cfg["type"], str) and cfg["type"].endswith("OptimWrapper"))
+    if "optim_wrapper" in cfg or (isinstance(cfg.get("optimizer"), Mapping) and wrapper_type):
+        what = "a whole config" if "optim_wrapper" in cfg or "model" in cfg else "an optim_wrapper config"
+        raise ConfigError([Problem((), f"this is {what}, not an optimizer config: {_WHOLE_CONFIG_FIX}",
+                                   kind="missing")], title="wrong config passed")
+    optimizer_cfg: dict[str, Any] = copy_config(cfg)
+    constructor = optimizer_cfg.pop("constructor", None)
+    if constructor is None:
+        constructor = "DefaultOptimizerConstructor"
+    elif not isinstance(constructor, str) and not callable(constructor):
+        raise ConfigError([Problem(("optimizer", "constructor"), (
+            f"must be the name of a registered constructor or a class, got {constructor!r}"), kind="type")])
+    paramwise_cfg = optimizer_cfg.pop("paramwise_cfg", None)
+    return constructor, optimizer_cfg, paramwise_cfg
+
+
+def _takes_wrapper_cfg(constructor: Any) -> bool:
+    """Whether a constructor has mmengine's signature, ``(optim_wrapper_cfg, paramwise_cfg)``."""
+    cls = OPTIMIZER_BUILDERS.get(constructor) if isinstance(constructor, str) else constructor
+    try:
+        return "optim_wrapper_cfg" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def optimizer_constructor(cfg: Mapping[str, Any]) -> Any:
+    """The constructor ``cfg`` selects, built and validated: ``.plan(model)`` then ``.build(plan)``.
+
+    For callers that want both the plan and the optimizer without checking the config twice.
+    Constructors with mmengine's signature get ``optim_wrapper_cfg=dict(optimizer=...)``.
+    """
+    constructor, optimizer_cfg, paramwise_cfg = _split(cfg)
+    if _takes_wrapper_cfg(constructor):
+        args: dict[str, Any] = {"optim_wrapper_cfg": {"optimizer": optimizer_cfg}}
+    else:
+        args = {"optimizer_cfg": optimizer_cfg}
+    return build_from_cfg({"type": constructor, **args, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS)
+
+
+def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """Build the optimizer that ``cfg`` describes for ``model``; ``cfg`` is not modified.
+
+    ``constructor`` (default ``DefaultOptimizerConstructor``) and ``paramwise_cfg`` are taken
+    out of a copy of ``cfg``; the rest is the optimizer's config.
+    """
+    return optimizer_constructor(cfg)(model)
+
+
+def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:
+    """Return the plan of ``build_optimizer(model, cfg)``: every parameter's values and rules."""
+    constructor = optimizer_constructor(cfg)
+    if not hasattr(constructor, "plan"):
+        raise ConfigError([Problem(("optimizer", "constructor"), (
+            f"{type(constructor).__name__} has no plan(model) method, so its plan cannot be shown; "
+            "derive it from DefaultOptimizerConstructor or add one"), kind="type")], title="no plan")
+    return constructor.plan(model)

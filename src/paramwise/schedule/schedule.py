@@ -1,0 +1,712 @@
+"""``build_scheduler``: one schedule object from an mmengine-style ``param_scheduler`` list.
+
+The schedule is stepped once per iteration and has torch's scheduler interface. Its whole state is
+the step count (plus ReduceOnPlateau's bookkeeping): every value is computed in closed form from the
+step and each group's *own* initial value, so
+
+- the ratios between groups (``lr_mult``, layer decay, width scaling) hold at every step, except
+  where a config asks for one absolute value for every group (``eta_min``, OneCycle's ``eta_max``,
+  a plateau's ``min_value``): those are kept, as in mmengine, and reported in ``notes``;
+- a schedule rebuilt from its config and loaded continues exactly, whatever the optimizer's grouping
+  is now: nothing in the state belongs to a group position.
+
+How parts compose. mmengine steps each scheduler recursively on the current value. Parts whose
+update is a multiplication (Constant, Linear, Exponential, Step, MultiStep, ReduceOnPlateau, and
+Cosine/Poly with a zero floor) chain by multiplication wherever their windows overlap, as mmengine's
+do. The others set values anchored to the group's base or to absolute numbers (Cosine/Poly with a
+floor, CosineRestart, OneCycle, the modern shapes); mmengine's result for those on an overlapping
+window depends on the order of float updates along the whole history, so an overlap with any other
+part on the same value is an error that names both entries. A part that starts after another ended
+starts from the value the earlier one left, as in mmengine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+from paramwise.errors import (
+    BuildArgumentError,
+    ConfigError,
+    MetricMissingError,
+    ParamwiseWarning,
+    Problem,
+    ScheduleStateError,
+    UsageTypeError,
+)
+from paramwise.registry import build_from_cfg
+from paramwise.schedule.mmengine import INF, SCHEDULERS, Curve, OneCycleCurve, PartConfig, PlateauCurve, SchedulerType
+from paramwise.suggestions import did_you_mean, format_value, safe_repr, suggest
+
+__all__ = ["Part", "Schedule", "build_scheduler"]
+
+_ROOT = "param_scheduler"
+#: the largest step a saved state may hold (far beyond any run; keeps the arithmetic in floats)
+_MAX_STEP = 2**53
+# keys a shape entry takes besides the shape's own arguments
+_SHAPE_COMMON = {"begin": 0, "end": INF, "by_epoch": False, "param_name": "lr"}
+
+
+def _shapes() -> Any:
+    """The modern shapes' registry, or None when that module is not there."""
+    try:
+        from paramwise.schedule.shapes import SHAPES
+    except ImportError:  # pragma: no cover - the module ships with paramwise
+        return None
+    return SHAPES
+
+
+@dataclass(frozen=True)
+class Part:
+    """One entry of the list, resolved: its value, its window in steps of ``unit`` iterations, its curve.
+
+    ``unit`` is 1 for iteration-based parts (and converted ones), the epoch length for epoch-based
+    ones, whose values change only at epoch boundaries. ``begin``/``end`` count units; ``end`` may be
+    ``INF``. Exactly one of ``curve`` and ``shape`` is set.
+    """
+
+    index: int
+    type_name: str
+    param: str
+    begin: int
+    end: int
+    unit: int
+    curve: Curve | None = None
+    shape: Any = None
+
+    @property
+    def span(self) -> int:
+        return self.end - self.begin
+
+    @property
+    def total(self) -> int | None:
+        return None if self.end >= INF else self.span
+
+    @property
+    def anchored(self) -> bool:
+        return self.shape is not None or (self.curve is not None and not self.curve.homogeneous(self.span))
+
+    @property
+    def first_iteration(self) -> int:
+        return self.begin * self.unit
+
+    @property
+    def stop_iteration(self) -> int:
+        return self.end * self.unit
+
+    def local(self, step: int) -> int | None:
+        """The part's own step at global iteration ``step``: None before it begins, held at its last after it ends."""
+        k = step // self.unit
+        if k < self.begin:
+            return None
+        return min(k, self.end - 1) - self.begin
+
+    def where(self) -> str:
+        unit = "iterations" if self.unit == 1 else "epochs"
+        end = "open end" if self.end >= INF else str(self.end)
+        return f"{_ROOT}[{self.index}] ({self.type_name}, {unit} {self.begin}..{end})"
+
+
+@dataclass
+class _PlateauState:
+    best: float
+    num_bad_epochs: int = 0
+    cooldown_counter: int = 0
+    last_step: int = -1
+    reductions: int = 0
+
+
+class _Target:
+    """How to read and write one scheduled value in a param group: a key, or ``betas[0]`` for Adam's momentum."""
+
+    def __init__(self, key: str, betas: bool) -> None:
+        self.key = key
+        self.betas = betas
+
+    def read(self, group: Mapping[str, Any]) -> Any:
+        return group["betas"][0] if self.betas else group[self.key]
+
+    def write(self, group: dict[str, Any], value: float) -> None:
+        current = self.read(group)
+        if isinstance(current, torch.Tensor):
+            # in place: a torch.compile'd optimizer step guards on this tensor, not on its value
+            current.fill_(value)
+        elif self.betas:
+            group["betas"] = (value, *tuple(group["betas"])[1:])
+        else:
+            group[self.key] = value
+
+
+class Schedule(LRScheduler):
+    """Every part of a ``param_scheduler`` list as one scheduler, stepped once per iteration.
+
+    Attributes:
+        parts: the resolved entries, in list order.
+        notes: Problems that do not stop the build but change what the config means (an absolute
+            ``eta_min`` that flattens lr_mult ratios); also issued as ``ParamwiseWarning``.
+        last_epoch: the number of ``step()`` calls (torch's name; it counts iterations here).
+        base_lrs: each group's initial lr, the value every lr part scales.
+    """
+
+    def __init__(
+        self,
+        optimizer: Any,
+        parts: Sequence[Part],
+        *,
+        targets: Mapping[str, _Target],
+        epoch_length: int | None = None,
+        notes: Sequence[Problem] = (),
+    ) -> None:
+        # LRScheduler.__init__ is not called: it would wrap optimizer.step and compute values its own way
+        self.optimizer = optimizer
+        self.parts = tuple(parts)
+        self.notes = tuple(notes)
+        self.epoch_length = epoch_length
+        self._targets = dict(targets)
+        self._by_param: dict[str, list[Part]] = {}
+        for part in sorted(self.parts, key=lambda p: (p.first_iteration, p.index)):
+            self._by_param.setdefault(part.param, []).append(part)
+        self._bases: dict[str, list[float]] = {}
+        for param, target in self._targets.items():
+            bases = []
+            for group in optimizer.param_groups:
+                current = target.read(group)
+                # torch and mmengine keep the base in initial_<name>; paramwise's checkpoint loading keeps it too
+                group.setdefault(f"initial_{param}", current.clone() if isinstance(current, torch.Tensor) else current)
+                bases.append(float(group[f"initial_{param}"]))
+            self._bases[param] = bases
+        self.base_lrs = list(self._bases.get("lr", [float(g["lr"]) for g in optimizer.param_groups]))
+        self._plateaus = {
+            p.index: _PlateauState(best=_worst(p.curve)) for p in self.parts if isinstance(p.curve, PlateauCurve)
+        }
+        self.last_epoch = 0
+        self._last_values: dict[str, list[float]] = {}
+        self._apply()
+
+    # ------------------------------------------------------------------ values
+    def _value(self, param: str, group: int, step: int) -> float:
+        base = self._bases[param][group]
+        value = base
+        for part in self._by_param.get(param, ()):
+            if isinstance(part.curve, PlateauCurve):
+                reductions = self._plateaus[part.index].reductions
+                value = part.curve.reduce(value, group, reductions) if reductions else value
+                continue
+            t = part.local(step)
+            if t is None:
+                continue
+            if part.shape is not None:
+                value = base * float(part.shape.factor(t, part.total))
+            elif part.curve is not None and part.anchored:
+                value = part.curve.value(t, value, base, part.span, group)
+            elif part.curve is not None:
+                value *= part.curve.factor(t, part.span)
+        return value
+
+    def values_at(self, step: int) -> dict[str, list[float]]:
+        """Every scheduled value of every group at iteration ``step``, without touching the optimizer.
+
+        Plateau reductions are those recorded so far. For tables and plots of a schedule.
+        """
+        groups = range(len(self.optimizer.param_groups))
+        return {param: [self._value(param, g, step) for g in groups] for param in self._targets}
+
+    def _apply(self) -> None:
+        values = self.values_at(self.last_epoch)
+        for param, target in self._targets.items():
+            for group, value in zip(self.optimizer.param_groups, values[param]):
+                target.write(group, value)
+        self._last_values = values
+        self._last_lr: list[float | torch.Tensor] = list(
+            values.get("lr", [float(g["lr"]) for g in self.optimizer.param_groups])
+        )
+
+    # --------------------------------------------------------------- torch API
+    def step(self, epoch: int | None = None) -> None:
+        """Advance one iteration (or, as torch's deprecated form, jump to iteration ``epoch``) and set the values."""
+        if epoch is None:
+            self.last_epoch += 1
+        else:
+            if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
+                raise UsageTypeError(f"step(epoch) takes an iteration number >= 0, got {epoch!r}")
+            self.last_epoch = epoch
+        self._apply()
+
+    def get_last_lr(self) -> list[float | torch.Tensor]:
+        """Each group's lr as set by the last step (floats)."""
+        return list(self._last_lr)
+
+    def get_lr(self) -> list[float | torch.Tensor]:  # torch's hook; the values are computed in closed form
+        return self.get_last_lr()
+
+    def get_last_values(self, param: str = "lr") -> list[float]:
+        """Each group's value of ``param`` ('lr', 'momentum', 'weight_decay', ...) as set by the last step."""
+        if param not in self._last_values:
+            raise UsageTypeError(f"this schedule does not change {param!r}; it changes {sorted(self._last_values)}"
+                                 f".{did_you_mean(param, self._last_values)}")
+        return list(self._last_values[param])
+
+    def observe(self, metrics: Mapping[str, Any]) -> None:
+        """Feed validation metrics to the ReduceOnPlateau parts (mmengine's ``after_val_epoch``).
+
+        Call it after the epoch's iterations were stepped; a part counts only while the number of
+        finished epochs is within its ``begin``/``end``, as in mmengine.
+        """
+        if not isinstance(metrics, Mapping):
+            raise UsageTypeError(f"observe() takes a mapping of metric names to values, got {type(metrics).__name__}")
+        changed = False
+        for part in self.parts:
+            if not isinstance(part.curve, PlateauCurve):
+                continue
+            epochs = self.last_epoch // part.unit
+            if not part.begin <= epochs < part.end:
+                continue
+            curve, state = part.curve, self._plateaus[part.index]
+            if curve.monitor not in metrics:
+                raise MetricMissingError(
+                    f"{part.where()} monitors {curve.monitor!r}, which the metrics do not hold: "
+                    f"{sorted(map(str, metrics))}.{did_you_mean(curve.monitor, map(str, metrics))}",
+                    monitor=curve.monitor,
+                )
+            metric = float(metrics[curve.monitor])
+            state.last_step += 1
+            if curve.better(metric, state.best):
+                state.best, state.num_bad_epochs = metric, 0
+            else:
+                state.num_bad_epochs += 1
+            if state.cooldown_counter > 0:
+                state.cooldown_counter -= 1
+                state.num_bad_epochs = 0  # bad epochs in cooldown do not count
+            if state.num_bad_epochs > curve.patience:
+                state.reductions += 1
+                state.cooldown_counter = curve.cooldown
+                state.num_bad_epochs = 0
+                changed = True
+        if changed:
+            self._apply()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step count and each plateau part's bookkeeping; nothing that depends on the grouping."""
+        return {
+            "step": self.last_epoch,
+            "plateau": {
+                str(i): {"type": self.parts_by_index[i].type_name, **vars(s)} for i, s in self._plateaus.items()
+            },
+        }
+
+    @property
+    def parts_by_index(self) -> dict[int, Part]:
+        return {p.index: p for p in self.parts}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Continue from a saved state: set the step, then every value as it is at that step.
+
+        A state that does not fit (not from ``state_dict()``, or from another list) is a
+        ``ScheduleStateError`` and changes nothing.
+        """
+        if not isinstance(state_dict, Mapping) or "step" not in state_dict:
+            shown = f" with keys {sorted(map(repr, state_dict))}" if isinstance(state_dict, Mapping) else ""
+            raise ScheduleStateError(
+                "a schedule state is a mapping with a 'step' (from Schedule.state_dict()), got "
+                f"{type(state_dict).__name__}{shown}"
+            )
+        unknown = sorted(repr(k) for k in state_dict if k not in ("step", "plateau"))
+        if unknown:
+            raise ScheduleStateError(f"a schedule state has the keys 'step' and 'plateau' only, got also "
+                                     f"{', '.join(unknown)}")
+        step = state_dict["step"]
+        if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step <= _MAX_STEP:
+            raise ScheduleStateError(f"the saved step must be an integer in [0, {_MAX_STEP}], got {safe_repr(step)}")
+        raw = state_dict.get("plateau")
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ScheduleStateError(f"the saved 'plateau' must be a mapping of list positions to states, got "
+                                     f"{type(raw).__name__}")
+        saved = dict(raw)
+        ours = {str(i) for i in self._plateaus}
+        if set(saved) != ours:
+            raise ScheduleStateError(
+                f"the saved state has ReduceOnPlateau parts at list positions {sorted(map(repr, saved))}, this "
+                f"schedule at {sorted(ours)}: it was saved from another param_scheduler list"
+            )
+        fields = {f.name: f.type for f in dataclasses.fields(_PlateauState)}
+        plateaus = {}
+        for key, entry in saved.items():
+            part = self.parts_by_index[int(key)]
+            where = f"{_ROOT}[{key}]"
+            if not isinstance(entry, Mapping):
+                raise ScheduleStateError(f"{where}: the saved plateau state must be a mapping, got "
+                                         f"{type(entry).__name__}")
+            if entry.get("type") != part.type_name:
+                raise ScheduleStateError(
+                    f"{where} was saved as {safe_repr(entry.get('type'))}, this schedule has {part.type_name!r} there"
+                )
+            kwargs = {k: v for k, v in entry.items() if k != "type"}
+            bad = sorted(repr(k) for k in kwargs if k not in fields)
+            missing = [k for k in ("best",) if k not in kwargs]
+            if bad or missing:
+                raise ScheduleStateError(f"{where}: the saved plateau state has unknown keys {bad} or lacks {missing}; "
+                                         f"it holds 'type' and {', '.join(fields)}")
+            for k, v in kwargs.items():
+                whole = k != "best"
+                if whole:
+                    ok = isinstance(v, int) and not isinstance(v, bool)
+                else:  # the best metric so far: a float, +-inf before the first observation
+                    ok = (isinstance(v, float) and not math.isnan(v)) or (
+                        isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _MAX_STEP)
+                if not ok:
+                    raise ScheduleStateError(f"{where} -> {k}: the saved value must be "
+                                             f"{'an integer' if whole else 'a number'}, got {safe_repr(v)}")
+                if whole and not -1 <= v <= _MAX_STEP:
+                    raise ScheduleStateError(f"{where} -> {k}: the saved value must be in [-1, {_MAX_STEP}], "
+                                             f"got {safe_repr(v)}")
+            plateaus[int(key)] = _PlateauState(**kwargs)
+        old = self._plateaus, self.last_epoch
+        self._plateaus = plateaus
+        self.last_epoch = step
+        try:
+            self._apply()
+        except (OverflowError, ValueError, ArithmeticError) as e:
+            self._plateaus, self.last_epoch = old
+            self._apply()
+            raise ScheduleStateError(f"the saved step {step} cannot be applied: {e}") from None
+
+    def __repr__(self) -> str:
+        parts = ", ".join(p.type_name for p in self.parts)
+        return f"Schedule(step={self.last_epoch}, parts=[{parts}], groups={len(self.optimizer.param_groups)})"
+
+
+def _worst(curve: Curve | None) -> float:
+    return -math.inf if isinstance(curve, PlateauCurve) and curve.rule == "greater" else math.inf
+
+
+# ------------------------------------------------------------------------------------ building
+def build_scheduler(
+    optimizer: Any,
+    cfg: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    epoch_length: int | None = None,
+    max_iters: int | None = None,
+) -> Schedule:
+    """Build one schedule from a ``param_scheduler`` config (one entry or a list), stepped once per iteration.
+
+    Args:
+        optimizer: any torch optimizer (its ``param_groups``; ``defaults`` decide what momentum means).
+        cfg: mmengine's ``param_scheduler``: entries with ``type`` naming a registered scheduler
+            (``SCHEDULERS``) or a modern shape (``schedule_shapes.SHAPES``).
+        epoch_length: iterations per epoch; needed by every epoch-based entry (``by_epoch=True``,
+            mmengine's default), as the runner passes ``len(train_dataloader)``.
+        max_iters: the run's length; an entry without ``end`` ends there (epoch-based ones at
+            ``ceil(max_iters / epoch_length)`` epochs), as mmengine's runner sets it.
+
+    Raises:
+        ConfigError: every problem of the list at once, each at ``param_scheduler[i] -> key``.
+    """
+    if not hasattr(optimizer, "param_groups"):
+        raise UsageTypeError(
+            f"build_scheduler needs a torch optimizer (with param_groups), got {type(optimizer).__name__}"
+        )
+    for name, value in (("epoch_length", epoch_length), ("max_iters", max_iters)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise UsageTypeError(f"build_scheduler({name}=...) takes a positive integer or None, got {value!r}")
+    if isinstance(cfg, Mapping):
+        entries: Sequence[Any] = [cfg]
+    elif isinstance(cfg, Sequence) and not isinstance(cfg, str):
+        entries = list(cfg)
+    else:
+        raise ConfigError([Problem((_ROOT,), f"expected a scheduler config (a dict with 'type') or a list of them, "
+                                             f"got {type(cfg).__name__}", kind="type")])
+    problems: list[Problem] = []
+    parts: list[Part] = []
+    for index, entry in enumerate(entries):
+        part = _resolve(index, entry, epoch_length, max_iters, problems)
+        if part is not None:
+            parts.append(part)
+    targets: dict[str, _Target] = {}
+    for part in parts:
+        if part.param not in targets:
+            target = _target(optimizer, part, problems)
+            if target is not None:
+                targets[part.param] = target
+    problems += _overlaps(parts)
+    if problems:
+        raise ConfigError(problems, title="invalid param_scheduler")
+    parts = [p for p in parts if p.param in targets]
+    notes = _notes(optimizer, parts, targets)
+    for note in notes:
+        warnings.warn(str(note), ParamwiseWarning, stacklevel=2)
+    return Schedule(optimizer, parts, targets=targets, epoch_length=epoch_length, notes=notes)
+
+
+def _at(index: int, key: str | None = None) -> tuple[str, ...]:
+    return (f"{_ROOT}[{index}]",) if key is None else (f"{_ROOT}[{index}]", key)
+
+
+def _lookup(index: int, type_name: Any, problems: list[Problem]) -> tuple[str, Any] | None:
+    """('scheduler' | 'shape', entry) for a ``type``; a Problem with did-you-mean when nothing has it."""
+    shapes = _shapes()
+    if isinstance(type_name, SchedulerType):
+        return "scheduler", type_name
+    if not isinstance(type_name, str):
+        problems.append(Problem(_at(index, "type"), f"must be a scheduler name, got {type_name!r}", kind="type"))
+        return None
+    if type_name in SCHEDULERS:
+        return "scheduler", SCHEDULERS.get(type_name)
+    if shapes is not None and type_name in shapes:
+        return "shape", shapes.get(type_name)
+    names = SCHEDULERS.names() + (shapes.names() if shapes is not None else [])
+    close = suggest(type_name, names)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    problems.append(Problem(_at(index, "type"), f"{type_name!r} is not a known scheduler.{hint} "
+                                                f"`paramwise list schedulers` lists them."))
+    return None
+
+
+def _resolve(
+    index: int, entry: Any, epoch_length: int | None, max_iters: int | None, problems: list[Problem]
+) -> Part | None:
+    if not isinstance(entry, Mapping):
+        problems.append(Problem(_at(index), f"must be a dict with a 'type', got {type(entry).__name__}", kind="type"))
+        return None
+    if "type" not in entry:
+        problems.append(Problem(_at(index, "type"), "missing: name the scheduler, e.g. type='LinearLR'",
+                                kind="missing"))
+        return None
+    found = _lookup(index, entry["type"], problems)
+    if found is None:
+        return None
+    kind, target = found
+    kwargs = {k: v for k, v in entry.items() if k != "type"}
+    if kind == "shape":
+        return _resolve_shape(index, str(entry["type"]), target, kwargs, epoch_length, max_iters, problems)
+    return _resolve_scheduler(index, target, kwargs, epoch_length, max_iters, problems)
+
+
+def _check_keys(index: int, target: SchedulerType, kwargs: Mapping[str, Any], problems: list[Problem]) -> bool:
+    accepted = target.accepted()
+    ok = True
+    for key in kwargs:
+        if key not in accepted:
+            problems.append(Problem(_at(index, str(key)), f"{target.__name__} takes no argument {key!r}."
+                                    f"{did_you_mean(str(key), accepted)} It accepts: {', '.join(accepted)}."))
+            ok = False
+    for name, p in target.__signature__.parameters.items():
+        if p.default is p.empty and name not in kwargs:
+            problems.append(Problem(_at(index, name), f"{target.__name__} needs {name!r}", kind="missing"))
+            ok = False
+    return ok
+
+
+def _window(
+    index: int,
+    cfg: PartConfig | dict[str, Any],
+    epoch_length: int | None,
+    max_iters: int | None,
+    problems: list[Problem],
+    *,
+    default_end: Callable[[], float | None] = lambda: None,
+) -> tuple[float, float, bool, bool] | None:
+    """(begin, end, by_epoch, convert) with end defaulted; None after a Problem."""
+    get = (lambda k: getattr(cfg, k)) if isinstance(cfg, PartConfig) else cfg.__getitem__
+    begin, end, by_epoch = get("begin"), get("end"), get("by_epoch")
+    convert = get("convert_to_iter_based") if isinstance(cfg, PartConfig) else False
+    bad = False
+    for key, value in (("by_epoch", by_epoch), ("convert_to_iter_based", convert)):
+        if not isinstance(value, bool):
+            problems.append(Problem(_at(index, key), f"must be True or False, got {value!r}", kind="type"))
+            bad = True
+    for key, value in (("begin", begin), ("end", end)):
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+            problems.append(Problem(_at(index, key), f"must be a step number >= 0, got {value!r}", kind="type"))
+            bad = True
+    if bad:
+        return None
+    if convert and not by_epoch:
+        problems.append(Problem(_at(index, "convert_to_iter_based"), "converts an epoch-based entry to iterations; "
+                                "this one has by_epoch=False (remove convert_to_iter_based, or set by_epoch=True)"))
+        return None
+    if by_epoch and epoch_length is None:
+        problems.append(Problem(_at(index, "by_epoch"), "this entry counts epochs (by_epoch=True, mmengine's default), "
+                                "so build_scheduler needs epoch_length=<iterations per epoch>; or set by_epoch=False "
+                                "to give begin/end in iterations", kind="missing"))
+        return None
+    if end is None:
+        end = default_end()
+    if end is None and max_iters is not None:
+        end = math.ceil(max_iters / epoch_length) if by_epoch and epoch_length else max_iters
+    if end is None:
+        end = INF
+    if end <= begin:
+        problems.append(Problem(_at(index, "end"), f"must be larger than begin, got begin={begin}, end={end}"))
+        return None
+    return begin, end, by_epoch, convert
+
+
+def _resolve_scheduler(
+    index: int,
+    target: SchedulerType,
+    kwargs: dict[str, Any],
+    epoch_length: int | None,
+    max_iters: int | None,
+    problems: list[Problem],
+) -> Part | None:
+    if not _check_keys(index, target, kwargs, problems):
+        return None
+    try:
+        cfg: PartConfig = build_from_cfg({"type": target, **kwargs}, SCHEDULERS)
+    except BuildArgumentError as e:  # pragma: no cover - _check_keys found these already
+        problems.append(Problem(_at(index, e.key or "type"), str(e)))
+        return None
+    except TypeError as e:  # an argument of a type the curve cannot hold
+        problems.append(Problem(_at(index), str(e), kind="type"))
+        return None
+    before = len(problems)
+    problems += [Problem(_at(index, key), message) for key, message in cfg.complaints]
+    if not isinstance(cfg.param, str) or not cfg.param:
+        problems.append(Problem(_at(index, "param_name"), f"must name a value of the param groups, got {cfg.param!r}",
+                                kind="type"))
+    curve = cfg.curve
+    plateau = isinstance(curve, PlateauCurve)
+    if plateau and (not cfg.by_epoch or cfg.convert_to_iter_based):
+        problems.append(Problem(_at(index, "by_epoch"), f"{target.__name__} reacts to validation metrics once per "
+                                "epoch: it needs by_epoch=True and no convert_to_iter_based (as in mmengine)"))
+    total_steps = getattr(curve, "total_steps", None)
+    window = _window(index, cfg, epoch_length, max_iters, problems,
+                     default_end=lambda: cfg.begin + total_steps if total_steps is not None else None)
+    if window is None or len(problems) > before:
+        return None
+    begin, end, by_epoch, convert = window
+    unit = epoch_length if by_epoch and epoch_length else 1
+    if convert and epoch_length:
+        curve = curve.scaled(epoch_length)
+        begin, end, unit = int(begin * epoch_length), (end if end >= INF else int(end * epoch_length)), 1
+    begin, end = int(begin), int(end)
+    total = getattr(curve, "total_steps", None)
+    if total is not None and end - begin > total + 1:
+        problems.append(Problem(_at(index, "total_steps"), f"the window has {end - begin} steps but total_steps is "
+                                f"{total}: mmengine raises once it steps past total_steps; make end - begin <= "
+                                "total_steps + 1"))
+        return None
+    if isinstance(curve, OneCycleCurve) and total is None and end >= INF:
+        problems.append(Problem(_at(index, "end"), f"{target.__name__} needs its length: give total_steps or end, "
+                                "or pass max_iters to build_scheduler", kind="missing"))
+        return None
+    return Part(index=index, type_name=target.__name__, param=cfg.param, begin=begin, end=end, unit=unit, curve=curve)
+
+
+def _resolve_shape(
+    index: int,
+    type_name: str,
+    target: Any,
+    kwargs: dict[str, Any],
+    epoch_length: int | None,
+    max_iters: int | None,
+    problems: list[Problem],
+) -> Part | None:
+    common = {k: kwargs.pop(k, d) for k, d in _SHAPE_COMMON.items()}
+    if "convert_to_iter_based" in kwargs:
+        problems.append(Problem(_at(index, "convert_to_iter_based"), f"{type_name} counts its own arguments in "
+                                "steps; give them in iterations with by_epoch=False (the default for shapes) "
+                                "instead of converting"))
+        return None
+    if common["end"] == INF:
+        common["end"] = None
+    try:
+        shape = build_from_cfg({"type": target, **kwargs}, _shapes())
+    except ConfigError as e:
+        problems += [Problem(_at(index, *p.path[:1]) + p.path[1:], p.message, p.kind) for p in e.problems]
+        return None
+    except BuildArgumentError as e:
+        kind = "missing" if "missing" in str(e) else "value"
+        problems.append(Problem(_at(index, e.key or "type"), str(e), kind=kind))
+        return None
+    window = _window(index, common, epoch_length, max_iters, problems)
+    if window is None:
+        return None
+    begin, end, by_epoch, _ = window
+    part = Part(index=index, type_name=type_name, param=str(common["param_name"]), begin=int(begin), end=int(end),
+                unit=epoch_length if by_epoch and epoch_length else 1, shape=shape)
+    found = shape.total_problems(part.total)
+    if found:
+        problems += [Problem(_at(index, *p.path[:1]) + p.path[1:], p.message, p.kind) for p in found]
+        return None
+    return part
+
+
+def _target(optimizer: Any, part: Part, problems: list[Problem]) -> _Target | None:
+    groups = optimizer.param_groups
+    defaults = getattr(optimizer, "defaults", {}) or {}
+    name = type(optimizer).__name__
+    key = "param_name" if part.type_name.endswith("ParamScheduler") else "type"
+    if part.param == "momentum" and "momentum" not in defaults and not all("momentum" in g for g in groups):
+        if "betas" in defaults or all("betas" in g for g in groups):
+            return _Target("momentum", betas=True)  # Adam-style: momentum is betas[0], as mmengine schedules it
+        problems.append(Problem(_at(part.index, key), f"{name} has neither 'momentum' nor 'betas' to schedule"))
+        return None
+    missing = [i for i, g in enumerate(groups) if part.param not in g]
+    if missing:
+        numeric = sorted(k for k, v in groups[0].items() if isinstance(v, (int, float, torch.Tensor))
+                         and not isinstance(v, bool) and not k.startswith("initial_")) if groups else []
+        problems.append(Problem(_at(part.index, key), f"{name}'s param group(s) {missing} have no {part.param!r}."
+                                f"{did_you_mean(part.param, numeric)} They hold: {', '.join(numeric)}."))
+        return None
+    return _Target(part.param, betas=False)
+
+
+def _overlaps(parts: Sequence[Part]) -> list[Problem]:
+    """An anchored part may not share a step with another part on the same value (see the module doc)."""
+    found = []
+    for j, later in enumerate(parts):
+        for earlier in parts[:j]:
+            if earlier.param != later.param or not (earlier.anchored or later.anchored):
+                continue
+            start = max(earlier.first_iteration, later.first_iteration)
+            stop = min(earlier.stop_iteration, later.stop_iteration)
+            if start >= stop:
+                continue
+            anchored = later if later.anchored else earlier
+            last = "the open end" if stop >= INF else f"iteration {stop - 1}"
+            found.append(Problem(_at(later.index, "begin"), (
+                f"overlaps {earlier.where()} on {later.param!r} from iteration {start} to {last}. "
+                f"{anchored.type_name} sets values (from the base value or absolute ones) rather than scaling "
+                "the current one, so together they have no closed form (mmengine's result depends on the float "
+                "history of both). Make the windows disjoint: start this entry where the other ends "
+                "(begin = the other's end), or use a chainable scheduler (ConstantLR, LinearLR, "
+                "ExponentialLR, StepLR, MultiStepLR, or CosineAnnealingLR/PolyLR with eta_min=0)."
+            )))
+    return found
+
+
+def _notes(optimizer: Any, parts: Sequence[Part], targets: Mapping[str, _Target]) -> list[Problem]:
+    """An absolute value for every group flattens their ratios: say so where the ratios differ."""
+    notes = []
+    for part in parts:
+        key = part.curve.absolute() if part.curve is not None else None
+        if key is None:
+            continue
+        target = targets[part.param]
+        bases = [float(g.get(f"initial_{part.param}", target.read(g))) for g in optimizer.param_groups]
+        if len({round(b, 15) for b in bases}) <= 1:
+            continue
+        value = getattr(part.curve, key if key != "min_value" else "min_value")
+        default = (getattr(optimizer, "defaults", {}) or {}).get(part.param)
+        fix = {"eta_min": "eta_min_ratio", "eta_max": "eta_max_ratio"}.get(key)
+        advice = ""
+        if fix and isinstance(default, (int, float)) and default and isinstance(value, (int, float)):
+            advice = f"; {fix}={format_value(value / default)} (of each group's initial value) keeps them"
+        elif fix:
+            advice = f"; {fix} (a fraction of each group's initial value) keeps them"
+        notes.append(Problem(_at(part.index, key), (
+            f"{key}={format_value(value)} is one absolute {part.param} for every group, so the groups' ratios "
+            f"(lr_mult, layer decay) do not hold where the schedule approaches it{advice}"
+        )))
+    return notes
+
