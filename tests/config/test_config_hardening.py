@@ -4,7 +4,7 @@ Every entry point (``Config.fromfile``, ``Config(...)``, ``merge_from_dict``/``m
 ``parse_cfg_options``, ``dump`` and the CLI's loading) either returns a result or raises a
 ``ParamwiseError`` that also subclasses a fitting built-in and names the file or the key path. The
 fuzz tests at the end draw as many inputs as the hypothesis profile in conftest.py says (60; a long
-run: ``PARAMWISE_FUZZ_EXAMPLES=5000 pytest tests/test_config_hardening.py -k "fuzz or mutate"``).
+run: ``PARAMWISE_FUZZ_EXAMPLES=5000 pytest tests/config/test_config_hardening.py -k "fuzz or mutate"``).
 """
 
 from __future__ import annotations
