@@ -23,14 +23,6 @@ from paramwise.config.lazy import LazyObject
 from paramwise.config.sections import OptimizerConfig, optimizer_config
 
 __all__ = [
-    "Config",
-    "ConfigDict",
-    "LazyObject",
-    "MAX_DEPTH",
-    "MAX_INHERITANCE",
-    "MAX_VALUES",
-    "OptimizerConfig",
-    "SUPPORTED_SUFFIXES",
-    "optimizer_config",
-    "parse_cfg_options",
+    "Config", "ConfigDict", "LazyObject", "MAX_DEPTH", "MAX_INHERITANCE", "MAX_VALUES", "OptimizerConfig",
+    "SUPPORTED_SUFFIXES", "optimizer_config", "parse_cfg_options"
 ]

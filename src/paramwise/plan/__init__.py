@@ -16,4 +16,6 @@ from paramwise.plan.groups import GroupSpec
 from paramwise.plan.plan import Plan, make_plan
 from paramwise.plan.rules import Factor, ParamEntry, fold
 
-__all__ = ["Factor", "Finding", "GroupSpec", "ParamEntry", "Plan", "audit_plan", "fold", "make_plan"]
+__all__ = [
+    "Factor", "Finding", "GroupSpec", "ParamEntry", "Plan", "audit_plan", "fold", "make_plan"
+]

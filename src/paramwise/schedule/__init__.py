@@ -11,4 +11,6 @@ from __future__ import annotations
 from paramwise.schedule.mmengine import SCHEDULERS
 from paramwise.schedule.schedule import Schedule, build_scheduler
 
-__all__ = ["SCHEDULERS", "Schedule", "build_scheduler"]
+__all__ = [
+    "SCHEDULERS", "Schedule", "build_scheduler"
+]

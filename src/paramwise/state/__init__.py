@@ -21,13 +21,6 @@ from paramwise.state.by_name import (
 from paramwise.state.files import describe_state, find_optimizer_state, read_checkpoint
 
 __all__ = [
-    "StateLoadReport",
-    "ValueChange",
-    "describe_state",
-    "enable_state_by_name",
-    "find_optimizer_state",
-    "last_load_report",
-    "load_optimizer_state",
-    "map_state_by_name",
-    "read_checkpoint",
+    "StateLoadReport", "ValueChange", "describe_state", "enable_state_by_name", "find_optimizer_state",
+    "last_load_report", "load_optimizer_state", "map_state_by_name", "read_checkpoint"
 ]

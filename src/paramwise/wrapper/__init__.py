@@ -21,13 +21,6 @@ from paramwise.wrapper.optim_wrapper import (
 )
 
 __all__ = [
-    "AmpOptimWrapper",
-    "ClipPolicy",
-    "OPTIM_WRAPPERS",
-    "OptimWrapper",
-    "OptimWrapperDict",
-    "build_optim_wrapper",
-    "check_wrapper_config",
-    "group_labels",
-    "wrap_optimizer",
+    "AmpOptimWrapper", "ClipPolicy", "OPTIM_WRAPPERS", "OptimWrapper", "OptimWrapperDict", "build_optim_wrapper",
+    "check_wrapper_config", "group_labels", "wrap_optimizer"
 ]
