@@ -1,0 +1,27 @@
+"""From a config and a model to a torch optimizer: the constructors and ``build_optimizer``.
+
+Owns: ``DefaultOptimizerConstructor`` / ``DefaultOptimWrapperConstructor`` (with mmcv's and mmengine's
+``add_params`` for subclasses), the OpenMMLab layer-decay and force-default constructors,
+``build_optimizer`` and ``plan_params``, and the saved order of unnamed checkpoints.
+
+May import: the base, ``layers``, ``walk``, ``optimizers``, ``config``, ``plan`` and ``state`` (the
+by-name loader it installs on every optimizer it builds).
+"""
+
+from __future__ import annotations
+
+from paramwise.build.constructors import (
+    CONSTRUCTORS,
+    OPTIMIZER_BUILDERS,
+    DefaultOptimizerConstructor,
+    DefaultOptimWrapperConstructor,
+    build_optimizer,
+    optimizer_constructor,
+    plan_params,
+)
+from paramwise.build.naming import name_optimizer_state, saved_parameter_order
+
+__all__ = [
+    "CONSTRUCTORS", "DefaultOptimWrapperConstructor", "DefaultOptimizerConstructor", "OPTIMIZER_BUILDERS",
+    "build_optimizer", "name_optimizer_state", "optimizer_constructor", "plan_params", "saved_parameter_order"
+]
