@@ -14,7 +14,7 @@ from torch import nn
 
 import paramwise
 from paramwise.errors import ConfigError, MetricMissingError, ParamwiseWarning, ScheduleStateError
-from paramwise.schedule.mmengine import INF, SCHEDULERS
+from paramwise.schedule.curve import INF, SCHEDULERS
 from paramwise.schedule.schedule import Schedule, build_scheduler
 
 Row = list[tuple[float, ...]]
