@@ -28,13 +28,16 @@ from paramwise.errors import ConfigError, Problem
 from paramwise.registry import Registry
 from paramwise.suggestions import safe_repr
 
-__all__ = ["INF", "SCHEDULERS", "Curve", "PartConfig", "SchedulerType"]
+__all__ = ["INF", "MAX_STEPS", "SCHEDULERS", "Curve", "PartConfig", "SchedulerType"]
 
 #: mmengine's "no end": a part without ``end`` (and no ``max_iters``) runs to step 10**9.
 INF = int(1e9)
 
 #: every curve by its config names: mmengine's schedulers and the modern shapes (with their aliases)
 SCHEDULERS = Registry("scheduler", locations=("paramwise.schedule.mmengine", "paramwise.schedule.shapes"))
+
+#: the most steps a step-count argument may hold: any more would not survive float arithmetic
+MAX_STEPS = 2**53
 
 #: open-ended lists (cycles) stop here when ``boundaries()`` is asked for them
 MAX_BOUNDARIES = 1_000

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from paramwise.checks import boolean, integer, one_of, real, reals
 from paramwise.errors import Problem
-from paramwise.schedule.curve import INF, SCHEDULERS, Curve, PartConfig, SchedulerType
+from paramwise.schedule.curve import INF, MAX_STEPS, SCHEDULERS, Curve, PartConfig, SchedulerType
 from paramwise.suggestions import safe_repr
 
 __all__ = [
@@ -129,7 +129,7 @@ class StepCurve(MMEngineCurve):
     gamma: float = 0.1
 
     def problems(self) -> list[Problem]:
-        return [*integer(self.step_size, ("step_size",), low=1, meaning="a number of steps"),
+        return [*integer(self.step_size, ("step_size",), low=1, high=MAX_STEPS, meaning="a number of steps"),
                 *real(self.gamma, ("gamma",), low=0.0, meaning="the factor of each step")]
 
     def factor(self, t: int, length: int | None) -> float:
@@ -312,7 +312,8 @@ class OneCycleCurve(MMEngineCurve):
         else:
             found = real(self.eta_max, ("eta_max",), low=0.0, meaning="the peak, or a list of one per group")
         found += [
-            *integer(self.total_steps, ("total_steps",), low=1, optional=True, meaning="a number of steps"),
+            *integer(self.total_steps, ("total_steps",), low=1, high=MAX_STEPS, optional=True,
+                     meaning="a number of steps"),
             *real(self.pct_start, ("pct_start",), low=0.0, high=1.0, meaning="the rising phase's share"),
             *one_of(self.anneal_strategy, ("anneal_strategy",), ("cos", "linear")),
             *real(self.div_factor, ("div_factor",), low=0.0, low_open=True, meaning="eta_max over the first value"),
@@ -413,10 +414,10 @@ class PlateauCurve(MMEngineCurve):
             *found,
             *one_of(self.rule, ("rule",), ("less", "greater")),
             *real(self.factor_, ("factor",), low=0.0, high=1.0, high_open=True, meaning="the factor of a reduction"),
-            *integer(self.patience, ("patience",), low=0, meaning="a number of epochs"),
+            *integer(self.patience, ("patience",), low=0, high=MAX_STEPS, meaning="a number of epochs"),
             *real(self.threshold, ("threshold",), low=0.0, meaning="the least change that counts"),
             *one_of(self.threshold_rule, ("threshold_rule",), ("rel", "abs")),
-            *integer(self.cooldown, ("cooldown",), low=0, meaning="a number of epochs"),
+            *integer(self.cooldown, ("cooldown",), low=0, high=MAX_STEPS, meaning="a number of epochs"),
             *real(self.eps, ("eps",), low=0.0, meaning="the least reduction that is made"),
         ]
 

@@ -28,7 +28,7 @@ from typing import ClassVar
 
 from paramwise.checks import boolean, integer, one_of, real
 from paramwise.errors import ConfigError, Problem
-from paramwise.schedule.curve import MAX_BOUNDARIES, SCHEDULERS, Curve, SchedulerType
+from paramwise.schedule.curve import MAX_BOUNDARIES, MAX_STEPS, SCHEDULERS, Curve, SchedulerType
 
 __all__ = [
     "CosineCycleLR",
@@ -49,7 +49,7 @@ _DEFAULT_TIMESCALE = 10_000
 
 def _steps(value: object, key: str, *, minimum: int = 0, optional: bool = False) -> list[Problem]:
     """A count of steps: a whole number >= ``minimum`` (None too when ``optional``)."""
-    return integer(value, (key,), low=minimum, optional=optional, meaning="a number of steps")
+    return integer(value, (key,), low=minimum, high=MAX_STEPS, optional=optional, meaning="a number of steps")
 
 
 # ------------------------------------------------------------------------------------ curves
