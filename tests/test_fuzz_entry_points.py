@@ -30,7 +30,6 @@ from paramwise import (
     name_optimizer_state,
     plan_params,
 )
-from paramwise.schedule.shapes import SHAPES
 from strategies import same
 
 BUILTINS = (ValueError, TypeError, KeyError, LookupError, OSError)
@@ -90,7 +89,7 @@ def _sgd(model: nn.Module | None = None) -> torch.optim.Optimizer:
 
 
 # ------------------------------------------------------------------------------- build_scheduler
-SCHEDULER_TYPES = sorted(paramwise.SCHEDULERS.names()) + sorted(SHAPES.names())
+SCHEDULER_TYPES = sorted(paramwise.SCHEDULERS.names())  # mmengine's schedulers and the shapes
 # every argument some scheduler or shape takes, and a plausible value for it
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
     "begin": st.integers(0, 5), "end": st.integers(1, 30), "by_epoch": st.booleans(),

@@ -74,7 +74,7 @@ if TYPE_CHECKING:  # the public API, one import per module; `as` marks each name
     from paramwise.registry import Registry as Registry
     from paramwise.registry import build_from_cfg as build_from_cfg
     from paramwise.render import plan_table as plan_table
-    from paramwise.schedule.mmengine import SCHEDULERS as SCHEDULERS
+    from paramwise.schedule.curve import SCHEDULERS as SCHEDULERS
     from paramwise.schedule.schedule import Schedule as Schedule
     from paramwise.schedule.schedule import build_scheduler as build_scheduler
     from paramwise.state.by_name import StateLoadReport as StateLoadReport

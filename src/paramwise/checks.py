@@ -34,6 +34,7 @@ __all__ = [
     "not_a_number",
     "one_of",
     "real",
+    "reals",
 ]
 
 #: where a value sits in a config: the keys from the top, e.g. ('optim_wrapper', 'clip_grad', 'max_norm')
@@ -144,6 +145,29 @@ def integer(
     if (low is not None and value < low) or (high is not None and value > high):
         return [Problem(path, f"must be {bounds}{what}, got {safe_repr(value, 40)}")]
     return []
+
+
+def reals(
+    value: object,
+    path: Path,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    min_length: int = 0,
+    meaning: str = "",
+) -> list[Problem]:
+    """A list or tuple of at least ``min_length`` finite real numbers, each within the bounds at ``path -> [i]``."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        shown = f"{safe_repr(value)} of type {type(value).__name__}"
+        return [Problem(path, f"must be a list of numbers{f' ({meaning})' if meaning else ''}, got {shown}",
+                        kind="type")]
+    if len(value) < min_length:
+        return [Problem(path, f"must hold at least {min_length} number(s), got {safe_repr(value)}")]
+    found = []
+    for i, item in enumerate(value):
+        found += real(item, (*path, f"[{i}]"), low=low, high=high, low_open=low_open, meaning=meaning)
+    return found
 
 
 def boolean(value: object, path: Path, *, optional: bool = False) -> list[Problem]:

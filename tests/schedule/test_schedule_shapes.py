@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from paramwise.errors import BuildArgumentError, ConfigError
 from paramwise.registry import build_from_cfg
+from paramwise.schedule.curve import SCHEDULERS
 from paramwise.schedule.shapes import (
-    SHAPES,
     CosineCycleLR,
     CosineWithMinLR,
     InverseSqrtLR,
@@ -119,21 +119,27 @@ def curve(shape: ScheduleShape, total: int | None, stop: int) -> list[float]:
 
 
 # ------------------------------------------------------------------------- registry, config
-def test_registered_under_config_names_and_library_aliases() -> None:
-    assert SHAPES.get("WarmupStableDecayLR") is SHAPES.get("warmup_stable_decay") is WarmupStableDecayLR
-    assert SHAPES.get("CosineWithMinLR") is SHAPES.get("cosine_with_min_lr") is CosineWithMinLR
-    assert SHAPES.get("InverseSqrtLR") is SHAPES.get("inverse_sqrt") is InverseSqrtLR
-    assert SHAPES.get("CosineCycleLR") is SHAPES.get("CosineLRScheduler") is CosineCycleLR
+@pytest.mark.parametrize(("name", "alias", "shape"), [
+    ("WarmupStableDecayLR", "warmup_stable_decay", WarmupStableDecayLR),
+    ("CosineWithMinLR", "cosine_with_min_lr", CosineWithMinLR),
+    ("InverseSqrtLR", "inverse_sqrt", InverseSqrtLR),
+    ("CosineCycleLR", "CosineLRScheduler", CosineCycleLR),
+])
+def test_registered_under_config_names_and_library_aliases(name: str, alias: str, shape: type) -> None:
+    """The shapes share mmengine's registry: one entry under both names, building the shape."""
+    assert SCHEDULERS.get(name) is SCHEDULERS.get(alias)
+    assert SCHEDULERS.get(name).curve is shape
+    assert "LinearLR" in SCHEDULERS.names()
 
 
 def test_built_from_config_with_argument_checks() -> None:
-    shape = build_from_cfg({"type": "WarmupStableDecayLR", "warmup_steps": 5, "decay_ratio": 0.2}, SHAPES)
-    assert shape == WarmupStableDecayLR(warmup_steps=5, decay_ratio=0.2)
-    assert "decay_ratio=0.2" in repr(shape)
+    part = build_from_cfg({"type": "WarmupStableDecayLR", "warmup_steps": 5, "decay_ratio": 0.2}, SCHEDULERS)
+    assert part.curve == WarmupStableDecayLR(warmup_steps=5, decay_ratio=0.2) and part.param == "lr"
+    assert "decay_ratio=0.2" in repr(part.curve)
     with pytest.raises(BuildArgumentError, match="Did you mean 'decay_ratio'"):
-        build_from_cfg({"type": "WarmupStableDecayLR", "decay_ration": 0.2}, SHAPES)
+        build_from_cfg({"type": "WarmupStableDecayLR", "decay_ration": 0.2}, SCHEDULERS)
     with pytest.raises(BuildArgumentError, match="Did you mean 'min_ratio'"):
-        build_from_cfg({"type": "CosineWithMinLR", "min_ratoi": 0.1}, SHAPES)
+        build_from_cfg({"type": "CosineWithMinLR", "min_ratoi": 0.1}, SCHEDULERS)
 
 
 def test_shapes_are_frozen_values() -> None:
@@ -545,7 +551,7 @@ def test_argument_problems_at_their_keys(cls: type[ScheduleShape], kwargs: dict[
 def test_every_problem_reported_at_once_with_did_you_mean() -> None:
     with pytest.raises(ConfigError) as info:
         build_from_cfg({"type": "WarmupStableDecayLR", "warmup_steps": -3, "decay_type": "cosin",
-                        "min_ratio": 1.5}, SHAPES)
+                        "min_ratio": 1.5}, SCHEDULERS)
     assert [p.path for p in info.value.problems] == [("warmup_steps",), ("decay_type",), ("min_ratio",)]
     assert "Did you mean 'cosine'?" in str(info.value)
 

@@ -14,7 +14,7 @@ from torch import nn
 
 import paramwise
 from paramwise.errors import ConfigError, MetricMissingError, ParamwiseWarning, ScheduleStateError
-from paramwise.schedule.mmengine import INF, SCHEDULERS
+from paramwise.schedule.curve import INF, SCHEDULERS
 from paramwise.schedule.schedule import Schedule, build_scheduler
 
 Row = list[tuple[float, ...]]
@@ -387,9 +387,23 @@ def test_overlapping_anchored_parts_are_an_error() -> None:
 
 
 def test_chainable_overlaps_are_allowed_and_other_params_are_separate() -> None:
-    build_scheduler(sgd(), [dict(type="LinearLR", by_epoch=False, end=100),
-                            dict(type="CosineAnnealingLR", by_epoch=False, end=200),  # zero floor: chainable
-                            dict(type="CosineAnnealingMomentum", eta_min=0.8, by_epoch=False, end=200)])
+    warmup = dict(type="LinearLR", by_epoch=False, end=100)
+    cosine = dict(type="CosineAnnealingLR", by_epoch=False, end=200)  # zero floor: chainable
+    momentum = dict(type="CosineAnnealingMomentum", eta_min=0.8, by_epoch=False, end=200)
+    ours = run_ours(sgd, [warmup, cosine, momentum], 10, 205)
+    # the overlap multiplies, as mmengine's recursive updates compose (group 0: lr 0.1, momentum 0.9)
+    for n in (0, 1, 50, 99, 100, 150, 199, 204):
+        expected = 0.1 * (1 / 3 + (2 / 3) * min(n, 99) / 99) * (1 + math.cos(math.pi * min(n, 199) / 200)) / 2
+        assert ours[n][0] == pytest.approx(expected, rel=1e-12, abs=1e-15), n
+    # momentum (every group's index 1 of 3) follows its own entry, whatever the lr entries do
+    alone = run_ours(sgd, [momentum], 10, 205)
+    assert [row[1::3] for row in ours] == [row[1::3] for row in alone]
+    assert [row[0::3] for row in ours] == [row[0::3] for row in run_ours(sgd, [warmup, cosine], 10, 205)]
+    assert ours[100][1] == pytest.approx(0.8 + 0.1 * (1 + math.cos(math.pi * 100 / 200)) / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = run_mmengine(sgd, [warmup, cosine, momentum], 10, 205)
+    assert_rows_close(ours, theirs)
 
 
 @pytest.mark.parametrize("cfg, where", [

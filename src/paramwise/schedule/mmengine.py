@@ -1,25 +1,28 @@
-"""``SCHEDULERS``: mmengine's parameter schedulers by their config names, each as a closed-form curve.
+"""mmengine's parameter schedulers as closed-form curves, registered in ``SCHEDULERS`` under their config names.
 
-Every mmengine scheduler (``LinearLR``, ``CosineAnnealingMomentum``, ``PolyParamScheduler``, ...) is
-registered under its config name. An entry is a :class:`SchedulerType`: called with the config's
-keyword arguments (checked against mmengine's signature) it returns a :class:`PartConfig`, a value
-that says which hyperparameter it changes, over which window, and by which :class:`Curve`.
+Owns: :class:`MMEngineCurve` and one curve per mmengine scheduler stem (``Constant``, ``Linear``,
+``CosineAnnealing``, ``ReduceOnPlateau``, ...), each registered three times: ``...LR``,
+``...Momentum`` and the generic ``...ParamScheduler`` (which takes ``param_name``).
 
 A curve gives the value at a part's local step ``t`` in closed form, so a schedule's whole state is
 its step count. mmengine's schedulers are written recursively (each step multiplies the current
 value); the closed forms here are what those recursions telescope to, and the differential tests
-check them against mmengine step by step. :mod:`paramwise.schedules` composes parts into one schedule.
+check them against mmengine step by step.
+
+May import: the base (errors, suggestions, checks, registry) and :mod:`paramwise.schedule.curve`.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import MISSING, dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from paramwise.registry import Registry
+from paramwise.checks import boolean, integer, one_of, real, reals
+from paramwise.errors import Problem
+from paramwise.schedule.curve import INF, MAX_STEPS, SCHEDULERS, Curve, PartConfig, SchedulerType
+from paramwise.suggestions import safe_repr
 
 __all__ = [
     "INF",
@@ -30,6 +33,7 @@ __all__ = [
     "Curve",
     "ExponentialCurve",
     "LinearCurve",
+    "MMEngineCurve",
     "MultiStepCurve",
     "OneCycleCurve",
     "PartConfig",
@@ -39,148 +43,112 @@ __all__ = [
     "StepCurve",
 ]
 
-#: mmengine's "no end": a part without ``end`` (and no ``max_iters``) runs to step 10**9.
-INF = int(1e9)
-
-SCHEDULERS = Registry("scheduler")
-
-# A curve's argument problems: (config key, message), turned into Problems at the config path.
-Complaints = list[tuple[str, str]]
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
 
 @dataclass(frozen=True)
-class Curve:
-    """How one scheduler changes a value, as a function of its local step ``t`` (0 at its ``begin``).
+class MMEngineCurve(Curve):
+    """mmengine's schedulers: homogeneous by default (``start * factor``), counted in epochs unless told otherwise.
 
-    ``span`` is the part's window length (``end - begin``, in the part's own units). A curve is
-    *homogeneous* when its value is ``v_in * factor(t)``, where ``v_in`` is the value the part
-    started from: such parts chain with overlapping ones by multiplication, exactly as mmengine's
-    recursive updates compose. Other curves are *anchored* (they set a value that depends on the
-    group's base or on absolute numbers), and may not overlap another part on the same value.
+    A part without ``end`` runs to mmengine's ``INF``: its length is ``INF - begin``, as mmengine's
+    ``end - begin`` is, so the curves that use it (Constant, Linear, Cosine, Poly) give mmengine's values.
     """
 
-    #: arguments counted in steps, multiplied by the epoch length by ``convert_to_iter_based``
-    step_fields: ClassVar[tuple[str, ...]] = ()
+    entry_keys: ClassVar[tuple[tuple[str, Any], ...]] = (
+        ("begin", 0), ("end", INF), ("by_epoch", True), ("convert_to_iter_based", False), ("verbose", False),
+    )
+    default_param: ClassVar[str | None] = None
+    open_end: ClassVar[bool] = False
 
-    def complaints(self, param: str) -> Complaints:
-        """What is wrong with this curve's arguments, as (key, message) pairs."""
-        return []
-
-    def scaled(self, epoch_length: int) -> Curve:
-        """The curve with its step-valued arguments in iterations (mmengine's ``build_iter_from_epoch``)."""
-        changes: dict[str, Any] = {}
-        for name in self.step_fields:
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if isinstance(value, tuple):
-                changes[name] = tuple(v * epoch_length for v in value)
-            else:
-                changes[name] = value * epoch_length
-        return replace(self, **changes)
-
-    def homogeneous(self, span: int) -> bool:
+    def homogeneous(self, length: int | None) -> bool:
         return True
 
-    def factor(self, t: int, span: int) -> float:
-        """The multiplier of the starting value at step ``t`` (homogeneous curves only)."""
-        raise NotImplementedError
+    def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
+        return start * self.factor(t, length)
 
-    def value(self, t: int, v_in: float, base: float, span: int, group: int) -> float:
-        """The value at step ``t``: ``v_in`` is the value the part started from, ``base`` the group's initial one."""
-        return v_in * self.factor(t, span)
 
-    def absolute(self) -> str | None:
-        """The argument that sets one absolute value for every group (it flattens lr_mult ratios), if any."""
-        return None
+def _span(length: int | None) -> int:
+    """The part's length: mmengine's parts always have one (``INF - begin`` without an ``end``)."""
+    assert length is not None, "mmengine's curves are given INF - begin for a part without an end"
+    return length
+
+
+def _ratio(value: object, key: str) -> list[Problem]:
+    return real(value, (key,), low=0.0, high=1.0, meaning="a factor of the starting value")
 
 
 @dataclass(frozen=True)
-class ConstantCurve(Curve):
+class ConstantCurve(MMEngineCurve):
     """``ConstantLR``: ``factor`` until the last step of the window, then 1."""
 
+    renamed: ClassVar[Mapping[str, str]] = {"factor_": "factor"}
     factor_: float = 1.0 / 3
 
-    def complaints(self, param: str) -> Complaints:
-        if not _is_number(self.factor_) or not 0 <= self.factor_ <= 1:
-            return [("factor", f"must be a number between 0 and 1, got {self.factor_!r}")]
-        return []
+    def problems(self) -> list[Problem]:
+        return _ratio(self.factor_, "factor")
 
-    def factor(self, t: int, span: int) -> float:
-        last = span - 1  # mmengine's total_iters: it restores the value at the window's last step
+    def factor(self, t: int, length: int | None) -> float:
+        last = _span(length) - 1  # mmengine's total_iters: it restores the value at the window's last step
         return self.factor_ if t == 0 or t < last else 1.0
 
 
 @dataclass(frozen=True)
-class LinearCurve(Curve):
+class LinearCurve(MMEngineCurve):
     """``LinearLR``: the factor moves linearly from ``start_factor`` to ``end_factor`` over the window."""
 
     start_factor: float = 1.0 / 3
     end_factor: float = 1.0
 
-    def complaints(self, param: str) -> Complaints:
-        found = []
-        for key in ("start_factor", "end_factor"):
-            value = getattr(self, key)
-            if not _is_number(value) or not 0 <= value <= 1:
-                found.append((key, f"must be a number between 0 and 1, got {value!r}"))
-        return found
+    def problems(self) -> list[Problem]:
+        return [*_ratio(self.start_factor, "start_factor"), *_ratio(self.end_factor, "end_factor")]
 
-    def factor(self, t: int, span: int) -> float:
-        last = span - 1
+    def factor(self, t: int, length: int | None) -> float:
+        last = _span(length) - 1
         if t == 0 or last <= 0:
             return self.start_factor
         return self.start_factor + (self.end_factor - self.start_factor) * min(t, last) / last
 
 
 @dataclass(frozen=True)
-class ExponentialCurve(Curve):
+class ExponentialCurve(MMEngineCurve):
     """``ExponentialLR``: ``gamma ** t``."""
 
     gamma: float
 
-    def complaints(self, param: str) -> Complaints:
-        return [] if _is_number(self.gamma) else [("gamma", f"must be a number, got {self.gamma!r}")]
+    def problems(self) -> list[Problem]:
+        return real(self.gamma, ("gamma",), low=0.0, meaning="the factor of each step")
 
-    def factor(self, t: int, span: int) -> float:
+    def factor(self, t: int, length: int | None) -> float:
         return float(self.gamma**t)
 
 
 @dataclass(frozen=True)
-class StepCurve(Curve):
+class StepCurve(MMEngineCurve):
     """``StepLR``: ``gamma ** (t // step_size)``."""
 
     step_fields: ClassVar[tuple[str, ...]] = ("step_size",)
     step_size: int
     gamma: float = 0.1
 
-    def complaints(self, param: str) -> Complaints:
-        if not isinstance(self.step_size, int) or isinstance(self.step_size, bool) or self.step_size <= 0:
-            return [("step_size", f"must be a positive integer, got {self.step_size!r}")]
-        return []
+    def problems(self) -> list[Problem]:
+        return [*integer(self.step_size, ("step_size",), low=1, high=MAX_STEPS, meaning="a number of steps"),
+                *real(self.gamma, ("gamma",), low=0.0, meaning="the factor of each step")]
 
-    def factor(self, t: int, span: int) -> float:
+    def factor(self, t: int, length: int | None) -> float:
         return float(self.gamma ** (t // self.step_size))
 
 
 @dataclass(frozen=True)
-class MultiStepCurve(Curve):
+class MultiStepCurve(MMEngineCurve):
     """``MultiStepLR``: times ``gamma`` at each milestone (counted from the part's ``begin``, as in mmengine)."""
 
     step_fields: ClassVar[tuple[str, ...]] = ("milestones",)
     milestones: tuple[int, ...]
     gamma: float = 0.1
 
-    def complaints(self, param: str) -> Complaints:
-        if not all(_is_number(m) for m in self.milestones):
-            return [("milestones", f"must be a list of step numbers, got {list(self.milestones)!r}")]
-        return []
+    def problems(self) -> list[Problem]:
+        return [*reals(self.milestones, ("milestones",), low=0.0, meaning="step numbers"),
+                *real(self.gamma, ("gamma",), low=0.0, meaning="the factor at each milestone")]
 
-    def factor(self, t: int, span: int) -> float:
+    def factor(self, t: int, length: int | None) -> float:
         return float(self.gamma ** sum(1 for m in self.milestones if m <= t))
 
 
@@ -188,20 +156,20 @@ def _cosine(t: float, period: float) -> float:
     return (1 + math.cos(math.pi * t / period)) / 2
 
 
-def _eta_min_complaints(eta_min: float | None, eta_min_ratio: float | None, *, required: bool) -> Complaints:
+def _floor_problems(eta_min: object, eta_min_ratio: object, *, required: bool) -> list[Problem]:
+    """``eta_min`` (absolute) or ``eta_min_ratio`` (of each group's initial value): at most one, numbers >= 0."""
+    found = [*real(eta_min, ("eta_min",), low=0.0, optional=True, meaning="the value to anneal to"),
+             *real(eta_min_ratio, ("eta_min_ratio",), low=0.0, optional=True, meaning="a ratio of the initial value")]
     if eta_min is not None and eta_min_ratio is not None:
-        return [("eta_min_ratio", "give eta_min (one value for every group) or eta_min_ratio (a fraction of "
-                                  "each group's initial value), not both")]
-    if required and eta_min is None and eta_min_ratio is None:
-        return [("eta_min", "give eta_min or eta_min_ratio (mmengine requires one of them here)")]
-    for key, value in (("eta_min", eta_min), ("eta_min_ratio", eta_min_ratio)):
-        if value is not None and not _is_number(value):
-            return [(key, f"must be a number, got {value!r}")]
-    return []
+        found.append(Problem(("eta_min_ratio",), "give eta_min (one value for every group) or eta_min_ratio (a "
+                                                 "fraction of each group's initial value), not both"))
+    elif required and eta_min is None and eta_min_ratio is None:
+        found.append(Problem(("eta_min",), "give eta_min or eta_min_ratio (mmengine requires one of them here)"))
+    return found
 
 
 @dataclass(frozen=True)
-class CosineAnnealingCurve(Curve):
+class CosineAnnealingCurve(MMEngineCurve):
     """``CosineAnnealingLR``: half a cosine from the starting value to ``eta_min`` over ``T_max`` steps.
 
     Past ``T_max`` the cosine continues periodically with the group's base value as its top, as
@@ -213,30 +181,26 @@ class CosineAnnealingCurve(Curve):
     eta_min: float | None = None
     eta_min_ratio: float | None = None
 
-    def complaints(self, param: str) -> Complaints:
-        found = _eta_min_complaints(self.eta_min, self.eta_min_ratio, required=False)
-        if self.T_max is not None and (not _is_number(self.T_max) or self.T_max < 0):
-            found.append(("T_max", f"must be a positive number of steps, got {self.T_max!r}"))
-        return found
+    def problems(self) -> list[Problem]:
+        return [*_floor_problems(self.eta_min, self.eta_min_ratio, required=False),
+                *real(self.T_max, ("T_max",), low=0.0, optional=True, meaning="a number of steps")]
 
-    def period(self, span: int) -> float:
-        return self.T_max or span  # mmengine: `T_max or (end - begin)`
+    def period(self, length: int | None) -> float:
+        return self.T_max or _span(length)  # mmengine: `T_max or (end - begin)`
 
-    def _zero_floor(self) -> bool:
-        return not self.eta_min and not self.eta_min_ratio
+    def homogeneous(self, length: int | None) -> bool:
+        zero_floor = not self.eta_min and not self.eta_min_ratio
+        return zero_floor and _span(length) <= self.period(length) + 1
 
-    def homogeneous(self, span: int) -> bool:
-        return self._zero_floor() and span <= self.period(span) + 1
+    def factor(self, t: int, length: int | None) -> float:
+        return _cosine(t, self.period(length))
 
-    def factor(self, t: int, span: int) -> float:
-        return _cosine(t, self.period(span))
-
-    def value(self, t: int, v_in: float, base: float, span: int, group: int) -> float:
+    def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
         if t == 0:
-            return v_in
+            return start
         floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min or 0.0
-        period = self.period(span)
-        top = v_in if t <= period else base  # past T_max mmengine restarts from the base value
+        period = self.period(length)
+        top = start if t <= period else base  # past T_max mmengine restarts from the base value
         return floor + (top - floor) * _cosine(t, period)
 
     def absolute(self) -> str | None:
@@ -244,8 +208,8 @@ class CosineAnnealingCurve(Curve):
 
 
 @dataclass(frozen=True)
-class PolyCurve(Curve):
-    """``PolyLR``: ``eta_min + (start - eta_min) * (1 - t / (span - 1)) ** power``.
+class PolyCurve(MMEngineCurve):
+    """``PolyLR``: ``eta_min + (start - eta_min) * (1 - t / (length - 1)) ** power``.
 
     ``eta_min_ratio`` is a paramwise extension (mmengine's PolyLR has only the absolute ``eta_min``).
     """
@@ -254,31 +218,33 @@ class PolyCurve(Curve):
     power: float = 1.0
     eta_min_ratio: float | None = None
 
-    def complaints(self, param: str) -> Complaints:
-        found = _eta_min_complaints(self.eta_min or None, self.eta_min_ratio, required=False)
-        if not _is_number(self.power):
-            found.append(("power", f"must be a number, got {self.power!r}"))
-        return found
+    def problems(self) -> list[Problem]:
+        # eta_min=0 is the default, not a choice: it does not clash with eta_min_ratio
+        found = _floor_problems(self.eta_min or None, self.eta_min_ratio, required=False)
+        if self.eta_min is None:
+            found.append(Problem(("eta_min",), "must be a finite number >= 0 (the value to anneal to), got None",
+                                 kind="type"))
+        return [*found, *real(self.power, ("power",), low=0.0, meaning="the exponent of the decay")]
 
-    def homogeneous(self, span: int) -> bool:
+    def homogeneous(self, length: int | None) -> bool:
         return not self.eta_min and not self.eta_min_ratio
 
-    def factor(self, t: int, span: int) -> float:
-        last = span - 1
+    def factor(self, t: int, length: int | None) -> float:
+        last = _span(length) - 1
         return 1.0 if t == 0 else float(((last - t) / last) ** self.power)
 
-    def value(self, t: int, v_in: float, base: float, span: int, group: int) -> float:
+    def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
         if t == 0:
-            return v_in
+            return start
         floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min
-        return floor + (v_in - floor) * self.factor(t, span)
+        return floor + (start - floor) * self.factor(t, length)
 
     def absolute(self) -> str | None:
         return "eta_min" if self.eta_min else None
 
 
 @dataclass(frozen=True)
-class CosineRestartCurve(Curve):
+class CosineRestartCurve(MMEngineCurve):
     """``CosineRestartLR``: cosine cycles of the given ``periods``; cycle i starts at base x ``restart_weights[i]``."""
 
     step_fields: ClassVar[tuple[str, ...]] = ("periods",)
@@ -287,28 +253,30 @@ class CosineRestartCurve(Curve):
     eta_min: float | None = None
     eta_min_ratio: float | None = None
 
-    def complaints(self, param: str) -> Complaints:
-        found = _eta_min_complaints(self.eta_min, self.eta_min_ratio, required=True)
-        if not self.periods or not all(_is_number(p) and p > 0 for p in self.periods):
-            found.append(("periods", f"must be a non-empty list of positive step counts, got {list(self.periods)!r}"))
-        elif len(self.periods) != len(self.restart_weights):
-            found.append(("restart_weights", f"needs one weight per period: {len(self.periods)} periods, "
-                                             f"{len(self.restart_weights)} weights"))
+    def problems(self) -> list[Problem]:
+        found = _floor_problems(self.eta_min, self.eta_min_ratio, required=True)
+        periods = reals(self.periods, ("periods",), low=0.0, low_open=True, min_length=1,
+                        meaning="the cycles' lengths in steps")
+        weights = reals(self.restart_weights, ("restart_weights",), low=0.0, meaning="each cycle's peak over the base")
+        found += periods + weights
+        if not periods and not weights and len(self.periods) != len(self.restart_weights):
+            found.append(Problem(("restart_weights",), f"needs one weight per period: {len(self.periods)} periods, "
+                                                       f"{len(self.restart_weights)} weights"))
         return found
 
-    def homogeneous(self, span: int) -> bool:
+    def homogeneous(self, length: int | None) -> bool:
         return False
 
-    def value(self, t: int, v_in: float, base: float, span: int, group: int) -> float:
+    def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
         t = min(t, sum(self.periods) - 1)  # past the last cycle mmengine leaves the value as it is
-        start, cycle = 0, 0
-        while t >= start + self.periods[cycle]:
-            start += self.periods[cycle]
+        begin, cycle = 0, 0
+        while t >= begin + self.periods[cycle]:
+            begin += self.periods[cycle]
             cycle += 1
         period, weight = self.periods[cycle], self.restart_weights[cycle]
         floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min or 0.0
         top = base * weight
-        s = t - start
+        s = t - begin
         return top if s == 0 else floor + (top - floor) * _cosine(s, period)
 
     def absolute(self) -> str | None:
@@ -316,7 +284,7 @@ class CosineRestartCurve(Curve):
 
 
 @dataclass(frozen=True)
-class OneCycleCurve(Curve):
+class OneCycleCurve(MMEngineCurve):
     """``OneCycleLR``: up from ``eta_max / div_factor`` to ``eta_max``, then down to ``initial / final_div_factor``.
 
     mmengine's values are absolute: a scalar ``eta_max`` gives every group the same peak (a list
@@ -325,6 +293,10 @@ class OneCycleCurve(Curve):
     """
 
     step_fields: ClassVar[tuple[str, ...]] = ("total_steps",)
+    params: ClassVar[tuple[str, ...] | None] = ("lr",)
+    open_end: ClassVar[bool] = True  # it needs a real length: total_steps, end or max_iters
+    total_reason: ClassVar[str] = "(its phases are shares of it)"
+    total_alternative: ClassVar[str] = "; or give total_steps"
     eta_max: float | tuple[float, ...] = 0.0
     total_steps: int | None = None
     pct_start: float = 0.3
@@ -334,34 +306,55 @@ class OneCycleCurve(Curve):
     three_phase: bool = False
     eta_max_ratio: float | None = None
 
-    def complaints(self, param: str) -> Complaints:
-        found: Complaints = []
-        if param != "lr":
-            found.append(("type", f"OneCycle schedules only the learning rate (as in mmengine), not {param!r}"))
-        if self.total_steps is not None and (not isinstance(self.total_steps, int) or self.total_steps <= 0):
-            found.append(("total_steps", f"must be a positive integer, got {self.total_steps!r}"))
-        if not _is_number(self.pct_start) or not 0 <= self.pct_start <= 1:
-            found.append(("pct_start", f"must be a number between 0 and 1, got {self.pct_start!r}"))
-        if self.anneal_strategy not in ("cos", "linear"):
-            found.append(("anneal_strategy", f"must be 'cos' or 'linear', got {self.anneal_strategy!r}"))
+    def problems(self) -> list[Problem]:
+        if isinstance(self.eta_max, tuple):
+            found = reals(self.eta_max, ("eta_max",), low=0.0, meaning="the peak of each group")
+        else:
+            found = real(self.eta_max, ("eta_max",), low=0.0, meaning="the peak, or a list of one per group")
+        found += [
+            *integer(self.total_steps, ("total_steps",), low=1, high=MAX_STEPS, optional=True,
+                     meaning="a number of steps"),
+            *real(self.pct_start, ("pct_start",), low=0.0, high=1.0, meaning="the rising phase's share"),
+            *one_of(self.anneal_strategy, ("anneal_strategy",), ("cos", "linear")),
+            *real(self.div_factor, ("div_factor",), low=0.0, low_open=True, meaning="eta_max over the first value"),
+            *real(self.final_div_factor, ("final_div_factor",), low=0.0, low_open=True,
+                  meaning="the first value over the last"),
+            *boolean(self.three_phase, ("three_phase",)),
+            *real(self.eta_max_ratio, ("eta_max_ratio",), low=0.0, optional=True,
+                  meaning="the peak as a ratio of the initial value"),
+        ]
         if self.eta_max_ratio is not None and self.eta_max:
-            found.append(("eta_max_ratio", "give eta_max (absolute) or eta_max_ratio (of each group's initial "
-                                           "value), not both"))
+            found.append(Problem(("eta_max_ratio",), "give eta_max (absolute) or eta_max_ratio (of each group's "
+                                                     "initial value), not both"))
         return found
 
-    def total(self, span: int) -> int:
-        return self.total_steps if self.total_steps is not None else span
+    def homogeneous(self, length: int | None) -> bool:
+        return False
 
-    def phases(self, span: int) -> list[tuple[float, str, str]]:
-        total = self.total(span)
+    def needs_total(self) -> bool:
+        return self.total_steps is None
+
+    def default_length(self) -> int | None:
+        return self.total_steps
+
+    def total_problems(self, total: int | None) -> list[Problem]:
+        found = super().total_problems(total)
+        if not found and self.total_steps is not None and total is not None and total > self.total_steps + 1:
+            found.append(Problem(("total_steps",), f"the window has {total} steps but total_steps is "
+                                 f"{self.total_steps}: mmengine raises once it steps past total_steps; make "
+                                 "end - begin <= total_steps + 1"))
+        return found
+
+    def total(self, length: int | None) -> int:
+        return self.total_steps if self.total_steps is not None else _span(length)
+
+    def phases(self, length: int | None) -> list[tuple[float, str, str]]:
+        total = self.total(length)
         if self.three_phase:
             return [(float(self.pct_start * total) - 1, "initial", "max"),
                     (float(2 * self.pct_start * total) - 2, "max", "initial"),
                     (total - 1, "initial", "min")]
         return [(float(self.pct_start * total) - 1, "initial", "max"), (total - 1, "max", "min")]
-
-    def homogeneous(self, span: int) -> bool:
-        return False
 
     def peak(self, base: float, group: int) -> float:
         if self.eta_max_ratio is not None:
@@ -370,20 +363,20 @@ class OneCycleCurve(Curve):
             return float(self.eta_max[group])
         return float(self.eta_max)
 
-    def value(self, t: int, v_in: float, base: float, span: int, group: int) -> float:
+    def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
         top = self.peak(base, group)
         levels = {"max": top, "initial": top / self.div_factor}
         levels["min"] = levels["initial"] / self.final_div_factor
-        start = 0.0
-        phases = self.phases(span)
+        begin = 0.0
+        phases = self.phases(length)
         for i, (end, first, last) in enumerate(phases):
             if t <= end or i == len(phases) - 1:
-                pct = (t - start) / (end - start)
+                pct = (t - begin) / (end - begin)
                 a, b = levels[first], levels[last]
                 if self.anneal_strategy == "cos":
                     return b + (a - b) / 2.0 * (math.cos(math.pi * pct) + 1)
                 return (b - a) * pct + a
-            start = end
+            begin = end
         raise AssertionError("unreachable: the last phase always answers")
 
     def absolute(self) -> str | None:
@@ -391,13 +384,14 @@ class OneCycleCurve(Curve):
 
 
 @dataclass(frozen=True)
-class PlateauCurve(Curve):
+class PlateauCurve(MMEngineCurve):
     """``ReduceOnPlateauLR``: times ``factor`` (not below ``min_value``) whenever ``monitor`` stops improving.
 
     Its state (best value, bad epochs, cooldown, reductions) lives in the schedule; the value is the
     starting value reduced once per recorded reduction.
     """
 
+    renamed: ClassVar[Mapping[str, str]] = {"factor_": "factor"}
     monitor: str = "loss"
     rule: str = "less"
     factor_: float = 0.1
@@ -408,24 +402,34 @@ class PlateauCurve(Curve):
     min_value: float | tuple[float, ...] = 0.0
     eps: float = 1e-8
 
-    def complaints(self, param: str) -> Complaints:
-        found: Complaints = []
-        if not _is_number(self.factor_) or self.factor_ >= 1.0:
-            found.append(("factor", f"must be a number below 1.0, got {self.factor_!r}"))
-        if self.rule not in ("less", "greater"):
-            found.append(("rule", f"must be 'less' or 'greater', got {self.rule!r}"))
-        if self.threshold_rule not in ("rel", "abs"):
-            found.append(("threshold_rule", f"must be 'rel' or 'abs', got {self.threshold_rule!r}"))
-        if not _is_number(self.threshold) or self.threshold < 0:
-            found.append(("threshold", f"must be a number >= 0, got {self.threshold!r}"))
-        return found
+    def problems(self) -> list[Problem]:
+        found: list[Problem] = []
+        if not isinstance(self.monitor, str) or not self.monitor:
+            found.append(Problem(("monitor",), f"must name a metric, got {safe_repr(self.monitor)}", kind="type"))
+        if isinstance(self.min_value, tuple):
+            found += reals(self.min_value, ("min_value",), low=0.0, meaning="the floor of each group")
+        else:
+            found += real(self.min_value, ("min_value",), low=0.0, meaning="the floor, or a list of one per group")
+        return [
+            *found,
+            *one_of(self.rule, ("rule",), ("less", "greater")),
+            *real(self.factor_, ("factor",), low=0.0, high=1.0, high_open=True, meaning="the factor of a reduction"),
+            *integer(self.patience, ("patience",), low=0, high=MAX_STEPS, meaning="a number of epochs"),
+            *real(self.threshold, ("threshold",), low=0.0, meaning="the least change that counts"),
+            *one_of(self.threshold_rule, ("threshold_rule",), ("rel", "abs")),
+            *integer(self.cooldown, ("cooldown",), low=0, high=MAX_STEPS, meaning="a number of epochs"),
+            *real(self.eps, ("eps",), low=0.0, meaning="the least reduction that is made"),
+        ]
+
+    def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
+        return start  # the schedule applies the recorded reductions (see ``reduce``)
 
     def floor(self, group: int) -> float:
         return float(self.min_value[group] if isinstance(self.min_value, tuple) else self.min_value)
 
-    def reduce(self, v_in: float, group: int, reductions: int) -> float:
-        """``v_in`` after ``reductions`` reductions, each skipped as in mmengine when it changes less than ``eps``."""
-        value = v_in
+    def reduce(self, start: float, group: int, reductions: int) -> float:
+        """``start`` after ``reductions`` reductions, each skipped as in mmengine when it changes less than ``eps``."""
+        value = start
         for _ in range(reductions):
             new = max(value * self.factor_, self.floor(group))
             if value - new <= self.eps:
@@ -443,86 +447,7 @@ class PlateauCurve(Curve):
         return "min_value" if any(floors) else None
 
 
-@dataclass(frozen=True)
-class PartConfig:
-    """One checked ``param_scheduler`` entry: which value, which window, which curve.
-
-    ``begin``/``end`` are in the part's own units (epochs when ``by_epoch`` and not converted);
-    ``end`` is None when the config gave none.
-    """
-
-    type_name: str
-    param: str
-    curve: Curve
-    begin: float = 0
-    end: float | None = None
-    by_epoch: bool = True
-    convert_to_iter_based: bool = False
-    complaints: tuple[tuple[str, str], ...] = field(default=(), compare=False)
-
-
-# mmengine's arguments common to every scheduler, in its order; `verbose` is accepted and ignored
-_COMMON = (("begin", 0), ("end", INF), ("by_epoch", True), ("convert_to_iter_based", False), ("verbose", False))
-# curve field -> config key, where the config key would shadow a method name
-_RENAMED = {"factor_": "factor"}
-# config values that arrive as lists and are kept as tuples (curves are frozen)
-_TUPLES = {"milestones", "periods", "restart_weights", "eta_max", "min_value"}
-
-
-class SchedulerType:
-    """A registry entry: mmengine's scheduler ``name``, building a :class:`PartConfig` from config keywords.
-
-    Its ``__signature__`` is mmengine's (without ``optimizer``), so the registry's argument checks and
-    did-you-mean work on it as on any class.
-    """
-
-    def __init__(self, name: str, curve: type[Curve], param: str | None, doc: str) -> None:
-        self.__name__ = self.__qualname__ = name
-        self.__module__ = __name__
-        self.__doc__ = doc
-        self.curve = curve
-        self.param = param  # None: the generic ...ParamScheduler form, which takes param_name
-        params = []
-        if param is None:
-            params.append(inspect.Parameter("param_name", inspect.Parameter.KEYWORD_ONLY))
-        for f in fields(curve):
-            if f.init:
-                default = inspect.Parameter.empty if f.default is MISSING else f.default
-                params.append(inspect.Parameter(_RENAMED.get(f.name, f.name), inspect.Parameter.KEYWORD_ONLY,
-                                                default=default))
-        params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d) for k, d in _COMMON]
-        self.__signature__ = inspect.Signature(params)
-
-    def accepted(self) -> list[str]:
-        return list(self.__signature__.parameters)
-
-    def __call__(self, **kwargs: Any) -> PartConfig:
-        param = kwargs.pop("param_name", None) if self.param is None else self.param
-        common = {k: kwargs.pop(k, d) for k, d in _COMMON}
-        curve_args = {}
-        inverse = {v: k for k, v in _RENAMED.items()}
-        for key, value in kwargs.items():
-            if key in _TUPLES and isinstance(value, Sequence) and not isinstance(value, str):
-                value = tuple(value)
-            curve_args[inverse.get(key, key)] = value
-        curve = self.curve(**curve_args)
-        end = common["end"]
-        return PartConfig(
-            type_name=self.__name__,
-            param=str(param),
-            curve=curve,
-            begin=common["begin"],
-            end=None if end == INF else end,
-            by_epoch=common["by_epoch"],
-            convert_to_iter_based=common["convert_to_iter_based"],
-            complaints=tuple(curve.complaints(str(param))),
-        )
-
-    def __repr__(self) -> str:
-        return f"<scheduler {self.__name__}>"
-
-
-_STEMS: dict[str, type[Curve]] = {
+_STEMS: dict[str, type[MMEngineCurve]] = {
     "Constant": ConstantCurve,
     "Linear": LinearCurve,
     "Exponential": ExponentialCurve,
@@ -536,15 +461,15 @@ _STEMS: dict[str, type[Curve]] = {
 }
 
 
-def _register(register: Callable[..., Any]) -> None:
+def _register() -> None:
     for stem, curve in _STEMS.items():
         what = (curve.__doc__ or stem).split(":", 1)[-1].strip().splitlines()[0]
-        register(name=f"{stem}LR", module=SchedulerType(f"{stem}LR", curve, "lr", f"learning rate: {what}"))
+        entries: list[tuple[str, str | None, str]] = [(f"{stem}LR", "lr", f"learning rate: {what}")]
         if stem != "OneCycle":  # mmengine has no OneCycleMomentum
-            register(name=f"{stem}Momentum",
-                     module=SchedulerType(f"{stem}Momentum", curve, "momentum", f"momentum (Adam's betas[0]): {what}"))
-        register(name=f"{stem}ParamScheduler",
-                 module=SchedulerType(f"{stem}ParamScheduler", curve, None, f"any value (param_name): {what}"))
+            entries.append((f"{stem}Momentum", "momentum", f"momentum (Adam's betas[0]): {what}"))
+        entries.append((f"{stem}ParamScheduler", None, f"any value (param_name): {what}"))
+        for name, param, doc in entries:
+            SCHEDULERS.register_module(name=name, module=SchedulerType(name, curve, param, doc))
 
 
-_register(SCHEDULERS.register_module)
+_register()

@@ -4,6 +4,8 @@ Groups that follow the same curve (equal values at every step) share one column,
 parameters; the steps shown are the ends of every part of the schedule plus every jump (a change in
 one step much larger than its neighbours', as StepLR and MultiStepLR make). The plot (matplotlib, an
 optional extra) draws every step, one line per distinct group.
+
+May import: the base (errors) only; it reads a ``Schedule`` through its public members.
 """
 
 from __future__ import annotations

@@ -18,6 +18,13 @@ floor, CosineRestart, OneCycle, the modern shapes); mmengine's result for those 
 window depends on the order of float updates along the whole history, so an overlap with any other
 part on the same value is an error that names both entries. A part that starts after another ended
 starts from the value the earlier one left, as in mmengine.
+
+Owns: :class:`Part`, :class:`Schedule` and ``build_scheduler``, the one resolver of entries: every
+entry, mmengine's or a shape, is looked up in ``SCHEDULERS``, read by its :class:`SchedulerType`
+and placed in its window; every problem of the list is a ``Problem`` at ``param_scheduler[i] -> key``,
+all raised at once in one ``ConfigError``. A value that is not a finite number is never written.
+
+May import: the base (errors, suggestions, checks, registry), torch, and the curves of this package.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +40,6 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from paramwise.errors import (
-    BuildArgumentError,
     ConfigError,
     MetricMissingError,
     ParamwiseWarning,
@@ -41,8 +47,8 @@ from paramwise.errors import (
     ScheduleStateError,
     UsageTypeError,
 )
-from paramwise.registry import build_from_cfg
-from paramwise.schedule.mmengine import INF, SCHEDULERS, Curve, OneCycleCurve, PartConfig, PlateauCurve, SchedulerType
+from paramwise.schedule.curve import INF, SCHEDULERS, Curve, PartConfig, SchedulerType
+from paramwise.schedule.mmengine import PlateauCurve
 from paramwise.suggestions import did_you_mean, format_value, safe_repr, suggest
 
 __all__ = ["Part", "Schedule", "build_scheduler"]
@@ -50,17 +56,6 @@ __all__ = ["Part", "Schedule", "build_scheduler"]
 _ROOT = "param_scheduler"
 #: the largest step a saved state may hold (far beyond any run; keeps the arithmetic in floats)
 _MAX_STEP = 2**53
-# keys a shape entry takes besides the shape's own arguments
-_SHAPE_COMMON = {"begin": 0, "end": INF, "by_epoch": False, "param_name": "lr"}
-
-
-def _shapes() -> Any:
-    """The modern shapes' registry, or None when that module is not there."""
-    try:
-        from paramwise.schedule.shapes import SHAPES
-    except ImportError:  # pragma: no cover - the module ships with paramwise
-        return None
-    return SHAPES
 
 
 @dataclass(frozen=True)
@@ -69,7 +64,7 @@ class Part:
 
     ``unit`` is 1 for iteration-based parts (and converted ones), the epoch length for epoch-based
     ones, whose values change only at epoch boundaries. ``begin``/``end`` count units; ``end`` may be
-    ``INF``. Exactly one of ``curve`` and ``shape`` is set.
+    ``INF``.
     """
 
     index: int
@@ -78,20 +73,20 @@ class Part:
     begin: int
     end: int
     unit: int
-    curve: Curve | None = None
-    shape: Any = None
+    curve: Curve
 
     @property
     def span(self) -> int:
         return self.end - self.begin
 
     @property
-    def total(self) -> int | None:
-        return None if self.end >= INF else self.span
+    def length(self) -> int | None:
+        """The part's length as its curve sees it: None when open-ended (mmengine's curves see ``INF - begin``)."""
+        return None if self.end >= INF and self.curve.open_end else self.span
 
     @property
     def anchored(self) -> bool:
-        return self.shape is not None or (self.curve is not None and not self.curve.homogeneous(self.span))
+        return not self.curve.homogeneous(self.length)
 
     @property
     def first_iteration(self) -> int:
@@ -202,12 +197,12 @@ class Schedule(LRScheduler):
             t = part.local(step)
             if t is None:
                 continue
-            if part.shape is not None:
-                value = base * float(part.shape.factor(t, part.total))
-            elif part.curve is not None and part.anchored:
-                value = part.curve.value(t, value, base, part.span, group)
-            elif part.curve is not None:
-                value *= part.curve.factor(t, part.span)
+            try:
+                value = part.curve.value(t, part.length, value, base, group)
+            except ArithmeticError as e:  # a float overflow, 0 ** -p: the arguments cannot go this far
+                raise _not_finite(part, param, group, step, f"{type(e).__name__}: {e}") from None
+            if not math.isfinite(value):  # never written into a param group: it would train on nan silently
+                raise _not_finite(part, param, group, step, f"{value!r}")
         return value
 
     def values_at(self, step: int) -> dict[str, list[float]]:
@@ -384,6 +379,14 @@ class Schedule(LRScheduler):
         return f"Schedule(step={self.last_epoch}, parts=[{parts}], groups={len(self.optimizer.param_groups)})"
 
 
+def _not_finite(part: Part, param: str, group: int, step: int, got: str) -> ConfigError:
+    """The error for a value that is not a finite number: named at the part that made it, nothing written."""
+    return ConfigError([Problem(_at(part.index), (
+        f"{part.type_name} gives group {group}'s {param} {got} at iteration {step}, which is not a finite number; "
+        "nothing was written to the optimizer. Check this entry's arguments (a gamma above 1 grows without bound)"
+    ))], title="the schedule cannot go on")
+
+
 def _worst(curve: Curve | None) -> float:
     return -math.inf if isinstance(curve, PlateauCurve) and curve.rule == "greater" else math.inf
 
@@ -401,7 +404,7 @@ def build_scheduler(
     Args:
         optimizer: any torch optimizer (its ``param_groups``; ``defaults`` decide what momentum means).
         cfg: mmengine's ``param_scheduler``: entries with ``type`` naming a registered scheduler
-            (``SCHEDULERS``) or a modern shape (``schedule_shapes.SHAPES``).
+            (``SCHEDULERS``: mmengine's schedulers and the modern shapes).
         epoch_length: iterations per epoch; needed by every epoch-based entry (``by_epoch=True``,
             mmengine's default), as the runner passes ``len(train_dataloader)``.
         max_iters: the run's length; an entry without ``end`` ends there (epoch-based ones at
@@ -450,20 +453,22 @@ def _at(index: int, key: str | None = None) -> tuple[str, ...]:
     return (f"{_ROOT}[{index}]",) if key is None else (f"{_ROOT}[{index}]", key)
 
 
-def _lookup(index: int, type_name: Any, problems: list[Problem]) -> tuple[str, Any] | None:
-    """('scheduler' | 'shape', entry) for a ``type``; a Problem with did-you-mean when nothing has it."""
-    shapes = _shapes()
+def _lookup(index: int, type_name: Any, problems: list[Problem]) -> SchedulerType | None:
+    """The registry entry a ``type`` names; a Problem with did-you-mean when nothing has it."""
     if isinstance(type_name, SchedulerType):
-        return "scheduler", type_name
+        return type_name
     if not isinstance(type_name, str):
-        problems.append(Problem(_at(index, "type"), f"must be a scheduler name, got {type_name!r}", kind="type"))
+        problems.append(Problem(_at(index, "type"), f"must be a scheduler name, got {safe_repr(type_name)}",
+                                kind="type"))
         return None
     if type_name in SCHEDULERS:
-        return "scheduler", SCHEDULERS.get(type_name)
-    if shapes is not None and type_name in shapes:
-        return "shape", shapes.get(type_name)
-    names = SCHEDULERS.names() + (shapes.names() if shapes is not None else [])
-    close = suggest(type_name, names)
+        entry = SCHEDULERS.get(type_name)
+        if isinstance(entry, SchedulerType):
+            return entry
+        problems.append(Problem(_at(index, "type"), f"{type_name!r} is registered as {safe_repr(entry)}, which is "
+                                "not a scheduler entry: register a SchedulerType for a Curve"))
+        return None
+    close = suggest(type_name, SCHEDULERS.names())
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     problems.append(Problem(_at(index, "type"), f"{type_name!r} is not a known scheduler.{hint} "
                                                 f"`paramwise list schedulers` lists them."))
@@ -473,6 +478,7 @@ def _lookup(index: int, type_name: Any, problems: list[Problem]) -> tuple[str, A
 def _resolve(
     index: int, entry: Any, epoch_length: int | None, max_iters: int | None, problems: list[Problem]
 ) -> Part | None:
+    """One entry as a Part: its keys and values checked, its window in iterations or epochs; None after a Problem."""
     if not isinstance(entry, Mapping):
         problems.append(Problem(_at(index), f"must be a dict with a 'type', got {type(entry).__name__}", kind="type"))
         return None
@@ -480,56 +486,39 @@ def _resolve(
         problems.append(Problem(_at(index, "type"), "missing: name the scheduler, e.g. type='LinearLR'",
                                 kind="missing"))
         return None
-    found = _lookup(index, entry["type"], problems)
-    if found is None:
+    target = _lookup(index, entry["type"], problems)
+    if target is None:
         return None
-    kind, target = found
-    kwargs = {k: v for k, v in entry.items() if k != "type"}
-    if kind == "shape":
-        return _resolve_shape(index, str(entry["type"]), target, kwargs, epoch_length, max_iters, problems)
-    return _resolve_scheduler(index, target, kwargs, epoch_length, max_iters, problems)
-
-
-def _check_keys(index: int, target: SchedulerType, kwargs: Mapping[str, Any], problems: list[Problem]) -> bool:
-    accepted = target.accepted()
-    ok = True
-    for key in kwargs:
-        if key not in accepted:
-            problems.append(Problem(_at(index, str(key)), f"{target.__name__} takes no argument {key!r}."
-                                    f"{did_you_mean(str(key), accepted)} It accepts: {', '.join(accepted)}."))
-            ok = False
-    for name, p in target.__signature__.parameters.items():
-        if p.default is p.empty and name not in kwargs:
-            problems.append(Problem(_at(index, name), f"{target.__name__} needs {name!r}", kind="missing"))
-            ok = False
-    return ok
+    type_name = entry["type"] if isinstance(entry["type"], str) else target.__name__
+    cfg, found = target.read({k: v for k, v in entry.items() if k != "type"}, type_name)
+    problems += [Problem(_at(index, *p.path[:1]) + p.path[1:], p.message, p.kind) for p in found]
+    if cfg is None:
+        return None
+    curve = cfg.curve
+    if isinstance(curve, PlateauCurve) and (not cfg.by_epoch or cfg.convert_to_iter_based):
+        problems.append(Problem(_at(index, "by_epoch"), f"{type_name} reacts to validation metrics once per "
+                                "epoch: it needs by_epoch=True and no convert_to_iter_based (as in mmengine)"))
+        return None
+    window = _window(index, cfg, epoch_length, max_iters, problems)
+    if window is None:
+        return None
+    begin, end, unit = window
+    if cfg.convert_to_iter_based and epoch_length:
+        curve = curve.scaled(epoch_length)
+    part = Part(index=index, type_name=type_name, param=cfg.param, begin=begin, end=end, unit=unit, curve=curve)
+    found = curve.total_problems(part.length)
+    if found:
+        problems += [Problem(_at(index, *p.path[:1]) + p.path[1:], p.message, p.kind) for p in found]
+        return None
+    return part
 
 
 def _window(
-    index: int,
-    cfg: PartConfig | dict[str, Any],
-    epoch_length: int | None,
-    max_iters: int | None,
-    problems: list[Problem],
-    *,
-    default_end: Callable[[], float | None] = lambda: None,
-) -> tuple[float, float, bool, bool] | None:
-    """(begin, end, by_epoch, convert) with end defaulted; None after a Problem."""
-    get = (lambda k: getattr(cfg, k)) if isinstance(cfg, PartConfig) else cfg.__getitem__
-    begin, end, by_epoch = get("begin"), get("end"), get("by_epoch")
-    convert = get("convert_to_iter_based") if isinstance(cfg, PartConfig) else False
-    bad = False
-    for key, value in (("by_epoch", by_epoch), ("convert_to_iter_based", convert)):
-        if not isinstance(value, bool):
-            problems.append(Problem(_at(index, key), f"must be True or False, got {value!r}", kind="type"))
-            bad = True
-    for key, value in (("begin", begin), ("end", end)):
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-            problems.append(Problem(_at(index, key), f"must be a step number >= 0, got {value!r}", kind="type"))
-            bad = True
-    if bad:
-        return None
-    if convert and not by_epoch:
+    index: int, cfg: PartConfig, epoch_length: int | None, max_iters: int | None, problems: list[Problem]
+) -> tuple[int, int, int] | None:
+    """(begin, end, unit) in the part's steps (iterations once converted), end defaulted; None after a Problem."""
+    begin, end, by_epoch = cfg.begin, cfg.end, cfg.by_epoch
+    if cfg.convert_to_iter_based and not by_epoch:
         problems.append(Problem(_at(index, "convert_to_iter_based"), "converts an epoch-based entry to iterations; "
                                 "this one has by_epoch=False (remove convert_to_iter_based, or set by_epoch=True)"))
         return None
@@ -539,7 +528,8 @@ def _window(
                                 "to give begin/end in iterations", kind="missing"))
         return None
     if end is None:
-        end = default_end()
+        length = cfg.curve.default_length()
+        end = begin + length if length is not None else None
     if end is None and max_iters is not None:
         end = math.ceil(max_iters / epoch_length) if by_epoch and epoch_length else max_iters
     if end is None:
@@ -547,98 +537,10 @@ def _window(
     if end <= begin:
         problems.append(Problem(_at(index, "end"), f"must be larger than begin, got begin={begin}, end={end}"))
         return None
-    return begin, end, by_epoch, convert
-
-
-def _resolve_scheduler(
-    index: int,
-    target: SchedulerType,
-    kwargs: dict[str, Any],
-    epoch_length: int | None,
-    max_iters: int | None,
-    problems: list[Problem],
-) -> Part | None:
-    if not _check_keys(index, target, kwargs, problems):
-        return None
-    try:
-        cfg: PartConfig = build_from_cfg({"type": target, **kwargs}, SCHEDULERS)
-    except BuildArgumentError as e:  # pragma: no cover - _check_keys found these already
-        problems.append(Problem(_at(index, e.key or "type"), str(e)))
-        return None
-    except TypeError as e:  # an argument of a type the curve cannot hold
-        problems.append(Problem(_at(index), str(e), kind="type"))
-        return None
-    before = len(problems)
-    problems += [Problem(_at(index, key), message) for key, message in cfg.complaints]
-    if not isinstance(cfg.param, str) or not cfg.param:
-        problems.append(Problem(_at(index, "param_name"), f"must name a value of the param groups, got {cfg.param!r}",
-                                kind="type"))
-    curve = cfg.curve
-    plateau = isinstance(curve, PlateauCurve)
-    if plateau and (not cfg.by_epoch or cfg.convert_to_iter_based):
-        problems.append(Problem(_at(index, "by_epoch"), f"{target.__name__} reacts to validation metrics once per "
-                                "epoch: it needs by_epoch=True and no convert_to_iter_based (as in mmengine)"))
-    total_steps = getattr(curve, "total_steps", None)
-    window = _window(index, cfg, epoch_length, max_iters, problems,
-                     default_end=lambda: cfg.begin + total_steps if total_steps is not None else None)
-    if window is None or len(problems) > before:
-        return None
-    begin, end, by_epoch, convert = window
     unit = epoch_length if by_epoch and epoch_length else 1
-    if convert and epoch_length:
-        curve = curve.scaled(epoch_length)
+    if cfg.convert_to_iter_based and epoch_length:
         begin, end, unit = int(begin * epoch_length), (end if end >= INF else int(end * epoch_length)), 1
-    begin, end = int(begin), int(end)
-    total = getattr(curve, "total_steps", None)
-    if total is not None and end - begin > total + 1:
-        problems.append(Problem(_at(index, "total_steps"), f"the window has {end - begin} steps but total_steps is "
-                                f"{total}: mmengine raises once it steps past total_steps; make end - begin <= "
-                                "total_steps + 1"))
-        return None
-    if isinstance(curve, OneCycleCurve) and total is None and end >= INF:
-        problems.append(Problem(_at(index, "end"), f"{target.__name__} needs its length: give total_steps or end, "
-                                "or pass max_iters to build_scheduler", kind="missing"))
-        return None
-    return Part(index=index, type_name=target.__name__, param=cfg.param, begin=begin, end=end, unit=unit, curve=curve)
-
-
-def _resolve_shape(
-    index: int,
-    type_name: str,
-    target: Any,
-    kwargs: dict[str, Any],
-    epoch_length: int | None,
-    max_iters: int | None,
-    problems: list[Problem],
-) -> Part | None:
-    common = {k: kwargs.pop(k, d) for k, d in _SHAPE_COMMON.items()}
-    if "convert_to_iter_based" in kwargs:
-        problems.append(Problem(_at(index, "convert_to_iter_based"), f"{type_name} counts its own arguments in "
-                                "steps; give them in iterations with by_epoch=False (the default for shapes) "
-                                "instead of converting"))
-        return None
-    if common["end"] == INF:
-        common["end"] = None
-    try:
-        shape = build_from_cfg({"type": target, **kwargs}, _shapes())
-    except ConfigError as e:
-        problems += [Problem(_at(index, *p.path[:1]) + p.path[1:], p.message, p.kind) for p in e.problems]
-        return None
-    except BuildArgumentError as e:
-        kind = "missing" if "missing" in str(e) else "value"
-        problems.append(Problem(_at(index, e.key or "type"), str(e), kind=kind))
-        return None
-    window = _window(index, common, epoch_length, max_iters, problems)
-    if window is None:
-        return None
-    begin, end, by_epoch, _ = window
-    part = Part(index=index, type_name=type_name, param=str(common["param_name"]), begin=int(begin), end=int(end),
-                unit=epoch_length if by_epoch and epoch_length else 1, shape=shape)
-    found = shape.total_problems(part.total)
-    if found:
-        problems += [Problem(_at(index, *p.path[:1]) + p.path[1:], p.message, p.kind) for p in found]
-        return None
-    return part
+    return int(begin), int(end), unit
 
 
 def _target(optimizer: Any, part: Part, problems: list[Problem]) -> _Target | None:
@@ -689,7 +591,7 @@ def _notes(optimizer: Any, parts: Sequence[Part], targets: Mapping[str, _Target]
     """An absolute value for every group flattens their ratios: say so where the ratios differ."""
     notes = []
     for part in parts:
-        key = part.curve.absolute() if part.curve is not None else None
+        key = part.curve.absolute()
         if key is None:
             continue
         target = targets[part.param]

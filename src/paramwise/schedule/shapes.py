@@ -10,36 +10,33 @@ length only, so a resumed schedule continues exactly. Each one reproduces a publ
 (Hugging Face ``transformers.optimization``, torchtitan's ``linear_warmup_stable_decay``, timm's
 ``CosineLRScheduler``) value for value; ``docs/schedule_shapes.md`` says which option gives which.
 
-Shapes are frozen dataclasses registered in ``SHAPES`` under their config names, built from config
-keyword arguments (``build_from_cfg`` checks the keys). Each validates its arguments on
-construction: ``problems()`` lists everything wrong, each ``Problem`` at its key (a path relative to
-the config entry, for the caller to prefix), and the constructor raises one ``ConfigError`` with all
-of them. Problems that depend on the part's length (a warmup longer than the part, a length needed
-but unknown) come from ``total_problems(total)``, which ``factor`` also raises.
+Owns: :class:`ScheduleShape` (a :class:`~paramwise.schedule.curve.Curve` whose value is the group's
+base value times ``factor``) and the shapes, registered in ``SCHEDULERS`` under their config names
+and the libraries' names. Each checks its arguments on construction (``problems()``, with
+:mod:`paramwise.checks`; one ``ConfigError`` with every problem, each at its key). Problems that
+depend on the part's length (a warmup longer than the part, a length needed but unknown) come from
+``total_problems(total)``, which ``factor`` also raises.
+
+May import: the base (errors, suggestions, checks, registry) and :mod:`paramwise.schedule.curve`.
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeGuard
+from typing import ClassVar
 
+from paramwise.checks import boolean, integer, one_of, real
 from paramwise.errors import ConfigError, Problem
-from paramwise.registry import Registry
-from paramwise.suggestions import did_you_mean
+from paramwise.schedule.curve import MAX_BOUNDARIES, MAX_STEPS, SCHEDULERS, Curve, SchedulerType
 
 __all__ = [
-    "SHAPES",
     "CosineCycleLR",
     "CosineWithMinLR",
     "InverseSqrtLR",
     "ScheduleShape",
     "WarmupStableDecayLR",
 ]
-
-SHAPES = Registry("schedule shape")
 
 #: HF's ``get_wsd_schedule`` spellings; torchtitan's ``'sqrt'`` decay is HF's ``'1-sqrt'``.
 WARMUP_TYPES = ("linear", "cosine", "1-sqrt")
@@ -49,78 +46,10 @@ WSD_CONVENTIONS = ("huggingface", "torchtitan")
 # HF's get_inverse_sqrt_schedule: timescale defaults to the warmup, or to this without one
 _DEFAULT_TIMESCALE = 10_000
 
-# open-ended cycle lists stop here when boundaries() is asked for them
-_MAX_BOUNDARIES = 1_000
 
-
-# ------------------------------------------------------------------------------ argument checks
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_steps(value: object, key: str, *, minimum: int = 0, optional: bool = False) -> list[Problem]:
-    """A count of steps: an integer >= ``minimum`` (or None when ``optional``)."""
-    if value is None and optional:
-        return []
-    if not _is_int(value):
-        return [Problem((key,), f"must be a whole number of steps (an int >= {minimum}), got {value!r}", kind="type")]
-    if value < minimum:
-        return [Problem((key,), f"must be >= {minimum} (a number of steps), got {value}")]
-    return []
-
-
-def _check_real(
-    value: object,
-    key: str,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    optional: bool = False,
-    meaning: str = "",
-) -> list[Problem]:
-    """A finite number in ``[low, high]`` (``(low, high]`` when ``low_open``), or None when ``optional``."""
-    if value is None and optional:
-        return []
-    bounds = _describe_bounds(low, high, low_open)
-    what = f" ({meaning})" if meaning else ""
-    if not _is_real(value):
-        kind = "value" if isinstance(value, float) else "type"  # nan / inf are numbers of the wrong value
-        return [Problem((key,), f"must be a finite number {bounds}{what}, got {value!r}", kind=kind)]
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        return [Problem((key,), f"must be {bounds}{what}, got {value!r}")]
-    return []
-
-
-def _describe_bounds(low: float | None, high: float | None, low_open: bool) -> str:
-    if low is not None and high is not None:
-        return f"in {'(' if low_open else '['}{low:g}, {high:g}]"
-    if low is not None:
-        return f"{'>' if low_open else '>='} {low:g}"
-    if high is not None:
-        return f"<= {high:g}"
-    return ""
-
-
-def _check_choice(value: object, key: str, choices: Sequence[str]) -> list[Problem]:
-    if isinstance(value, str) and value in choices:
-        return []
-    names = ", ".join(repr(c) for c in choices)
-    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-    kind = "value" if isinstance(value, str) else "type"
-    return [Problem((key,), f"must be one of {names}, got {value!r}.{hint}", kind=kind)]
-
-
-def _check_bool(value: object, key: str) -> list[Problem]:
-    if isinstance(value, bool):
-        return []
-    return [Problem((key,), f"must be True or False, got {value!r}", kind="type")]
+def _steps(value: object, key: str, *, minimum: int = 0, optional: bool = False) -> list[Problem]:
+    """A count of steps: a whole number >= ``minimum`` (None too when ``optional``)."""
+    return integer(value, (key,), low=minimum, high=MAX_STEPS, optional=optional, meaning="a number of steps")
 
 
 # ------------------------------------------------------------------------------------ curves
@@ -152,50 +81,14 @@ def _lift(curve: float, floor: float) -> float:
 
 
 # ------------------------------------------------------------------------------------ the base
-class ScheduleShape(ABC):
-    """A multiplier of each group's initial value as a pure function of the step: see the module doc.
+@dataclass(frozen=True)
+class ScheduleShape(Curve):
+    """A curve whose value is the group's base value times ``factor(t, total)``: see the module doc.
 
-    Subclasses are frozen dataclasses; they list their argument problems in ``problems`` and, when
-    they need the part's length, say so in ``needs_total`` and check it in ``total_problems``.
+    Subclasses are frozen dataclasses; they list their argument problems in ``problems``, implement
+    ``_factor`` and, when they need the part's length, say so in ``needs_total`` and check it in
+    ``total_problems``.
     """
-
-    #: why the shape needs the part's length, and what else would do; shown when the length is missing
-    _total_reason: ClassVar[str] = ""
-    _total_alternative: ClassVar[str] = ""
-
-    def __post_init__(self) -> None:
-        found = self.problems()
-        if found:
-            raise ConfigError(found, title=f"invalid {type(self).__name__} schedule")
-
-    def problems(self) -> list[Problem]:
-        """Everything wrong with the arguments, each at its key; empty when they are valid."""
-        return []
-
-    def needs_total(self) -> bool:
-        """Whether ``factor`` needs the part's length (``total``), given these arguments."""
-        return False
-
-    def total_problems(self, total: int | None) -> list[Problem]:
-        """What is wrong with running this shape over a part of ``total`` steps (None: open-ended).
-
-        Empty when ``factor(t, total)`` can be computed. A missing length is reported at ``end``
-        (kind ``'missing'``), the key that gives a part its length; the integrator prefixes the path.
-        """
-        if total is None:
-            if self.needs_total():
-                return [
-                    Problem(
-                        ("end",),
-                        f"{type(self).__name__} needs the length of its part {self._total_reason}: set 'end' on "
-                        f"this entry, or pass max_iters to build_scheduler{self._total_alternative}",
-                        kind="missing",
-                    )
-                ]
-            return []
-        if not _is_int(total) or total < 0:
-            return [Problem(("end",), f"the part's length must be a whole number of steps >= 0, got {total!r}")]
-        return []
 
     def factor(self, t: int, total: int | None) -> float:
         """The multiplier of each group's initial value at step ``t >= 0`` of a part of ``total`` steps.
@@ -207,29 +100,15 @@ class ScheduleShape(ABC):
             raise ConfigError(found, title=f"cannot run {type(self).__name__} over this part")
         return self._factor(t, total)
 
-    @abstractmethod
     def _factor(self, t: int, total: int | None) -> float:
         """``factor`` once ``total`` is known to fit."""
+        raise NotImplementedError
 
-    def boundaries(self, total: int | None) -> list[int]:
-        """The steps at which a phase begins (warmup end, decay start, a new cycle...), ascending.
-
-        For tables of milestones. Within ``[0, total]`` when the length is known; an open-ended part
-        lists what its formula fixes (at most a thousand steps).
-        """
-        if self.total_problems(total):
-            return [0]
-        steps = {0, *self._boundaries(total)}
-        if total is not None:
-            steps = {s for s in steps if s <= total} | {total}
-        return sorted(steps)[: _MAX_BOUNDARIES + 1]
-
-    def _boundaries(self, total: int | None) -> list[int]:
-        return []
+    def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
+        return base * float(self.factor(t, length))
 
 
 # --------------------------------------------------------------------- warmup, stable, decay
-@SHAPES.register_module(name=["WarmupStableDecayLR", "warmup_stable_decay"])
 @dataclass(frozen=True)
 class WarmupStableDecayLR(ScheduleShape):
     """Warmup, a stable phase at the full value, then a decay to ``min_ratio``: HF's and torchtitan's WSD.
@@ -270,23 +149,23 @@ class WarmupStableDecayLR(ScheduleShape):
     warmup_start_ratio: float | None = None
     convention: str = "huggingface"
 
-    _total_reason = "to place its decay (decay_ratio, or a decay that ends with the part)"
-    _total_alternative = "; or give both stable_steps and decay_steps, which need no length"
+    total_reason: ClassVar[str] = "to place its decay (decay_ratio, or a decay that ends with the part)"
+    total_alternative: ClassVar[str] = "; or give both stable_steps and decay_steps, which need no length"
 
     def problems(self) -> list[Problem]:
         found = [
-            *_check_steps(self.warmup_steps, "warmup_steps"),
-            *_check_steps(self.decay_steps, "decay_steps", optional=True),
-            *_check_real(self.decay_ratio, "decay_ratio", low=0.0, high=1.0, optional=True,
+            *_steps(self.warmup_steps, "warmup_steps"),
+            *_steps(self.decay_steps, "decay_steps", optional=True),
+            *real(self.decay_ratio, ("decay_ratio",), low=0.0, high=1.0, optional=True,
                          meaning="the decay's share of the part"),
-            *_check_steps(self.stable_steps, "stable_steps", optional=True),
-            *_check_choice(self.warmup_type, "warmup_type", WARMUP_TYPES),
-            *_check_choice(self.decay_type, "decay_type", DECAY_TYPES),
-            *_check_real(self.min_ratio, "min_ratio", low=0.0, high=1.0, meaning="a ratio of the initial value"),
-            *_check_real(self.num_cycles, "num_cycles", low=0.0, low_open=True),
-            *_check_real(self.warmup_start_ratio, "warmup_start_ratio", low=0.0, high=1.0, optional=True,
+            *_steps(self.stable_steps, "stable_steps", optional=True),
+            *one_of(self.warmup_type, ("warmup_type",), WARMUP_TYPES),
+            *one_of(self.decay_type, ("decay_type",), DECAY_TYPES),
+            *real(self.min_ratio, ("min_ratio",), low=0.0, high=1.0, meaning="a ratio of the initial value"),
+            *real(self.num_cycles, ("num_cycles",), low=0.0, low_open=True),
+            *real(self.warmup_start_ratio, ("warmup_start_ratio",), low=0.0, high=1.0, optional=True,
                          meaning="a ratio of the initial value"),
-            *_check_choice(self.convention, "convention", WSD_CONVENTIONS),
+            *one_of(self.convention, ("convention",), WSD_CONVENTIONS),
         ]
         if self.decay_steps is not None and self.decay_ratio is not None:
             found.append(Problem(("decay_ratio",), "give decay_steps or decay_ratio, not both "
@@ -360,7 +239,6 @@ class WarmupStableDecayLR(ScheduleShape):
 
 
 # ---------------------------------------------------------------------- cosine with a floor
-@SHAPES.register_module(name=["CosineWithMinLR", "cosine_with_min_lr"])
 @dataclass(frozen=True)
 class CosineWithMinLR(ScheduleShape):
     """Linear warmup, then a cosine from 1 to ``min_ratio`` over the rest of the part (HF's cosine_with_min_lr).
@@ -381,14 +259,14 @@ class CosineWithMinLR(ScheduleShape):
     min_ratio: float = 0.0
     warmup_start_ratio: float = 0.0
 
-    _total_reason = "(its cosine spans the steps after the warmup)"
+    total_reason: ClassVar[str] = "(its cosine spans the steps after the warmup)"
 
     def problems(self) -> list[Problem]:
         return [
-            *_check_steps(self.warmup_steps, "warmup_steps"),
-            *_check_real(self.num_cycles, "num_cycles", low=0.0, low_open=True),
-            *_check_real(self.min_ratio, "min_ratio", low=0.0, high=1.0, meaning="a ratio of the initial value"),
-            *_check_real(self.warmup_start_ratio, "warmup_start_ratio", low=0.0, high=1.0,
+            *_steps(self.warmup_steps, "warmup_steps"),
+            *real(self.num_cycles, ("num_cycles",), low=0.0, low_open=True),
+            *real(self.min_ratio, ("min_ratio",), low=0.0, high=1.0, meaning="a ratio of the initial value"),
+            *real(self.warmup_start_ratio, ("warmup_start_ratio",), low=0.0, high=1.0,
                          meaning="a ratio of the initial value"),
         ]
 
@@ -416,7 +294,6 @@ class CosineWithMinLR(ScheduleShape):
 
 
 # --------------------------------------------------------------------------- inverse sqrt
-@SHAPES.register_module(name=["InverseSqrtLR", "inverse_sqrt"])
 @dataclass(frozen=True)
 class InverseSqrtLR(ScheduleShape):
     """Linear warmup from 0, then ``1 / sqrt((t + timescale - warmup_steps) / timescale)`` (HF's inverse_sqrt).
@@ -434,8 +311,8 @@ class InverseSqrtLR(ScheduleShape):
 
     def problems(self) -> list[Problem]:
         return [
-            *_check_steps(self.warmup_steps, "warmup_steps"),
-            *_check_steps(self.timescale, "timescale", minimum=1, optional=True),
+            *_steps(self.warmup_steps, "warmup_steps"),
+            *_steps(self.timescale, "timescale", minimum=1, optional=True),
         ]
 
     @property
@@ -456,7 +333,6 @@ class InverseSqrtLR(ScheduleShape):
 
 
 # ------------------------------------------------------------------ timm's cosine with cycles
-@SHAPES.register_module(name=["CosineCycleLR", "CosineLRScheduler"])
 @dataclass(frozen=True)
 class CosineCycleLR(ScheduleShape):
     """timm's ``CosineLRScheduler``: cosine cycles that lengthen, shrink and stop, with k-decay and warmup.
@@ -491,22 +367,22 @@ class CosineCycleLR(ScheduleShape):
     warmup_prefix: bool = False
     k_decay: float = 1.0
 
-    _total_reason = "(without cycle_steps, one cycle spans the part)"
-    _total_alternative = "; or set cycle_steps"
+    total_reason: ClassVar[str] = "(without cycle_steps, one cycle spans the part)"
+    total_alternative: ClassVar[str] = "; or set cycle_steps"
 
     def problems(self) -> list[Problem]:
         return [
-            *_check_steps(self.cycle_steps, "cycle_steps", minimum=1, optional=True),
-            *_check_real(self.min_ratio, "min_ratio", low=0.0, high=1.0, meaning="a ratio of the initial value"),
-            *_check_real(self.cycle_mul, "cycle_mul", low=0.0, low_open=True),
-            *_check_real(self.cycle_decay, "cycle_decay", low=0.0, high=1.0, low_open=True,
+            *_steps(self.cycle_steps, "cycle_steps", minimum=1, optional=True),
+            *real(self.min_ratio, ("min_ratio",), low=0.0, high=1.0, meaning="a ratio of the initial value"),
+            *real(self.cycle_mul, ("cycle_mul",), low=0.0, low_open=True),
+            *real(self.cycle_decay, ("cycle_decay",), low=0.0, high=1.0, low_open=True,
                          meaning="a peak never rises above the previous one"),
-            *_check_steps(self.cycle_limit, "cycle_limit", minimum=1),
-            *_check_steps(self.warmup_steps, "warmup_steps"),
-            *_check_real(self.warmup_start_ratio, "warmup_start_ratio", low=0.0, high=1.0,
+            *_steps(self.cycle_limit, "cycle_limit", minimum=1),
+            *_steps(self.warmup_steps, "warmup_steps"),
+            *real(self.warmup_start_ratio, ("warmup_start_ratio",), low=0.0, high=1.0,
                          meaning="a ratio of the initial value"),
-            *_check_bool(self.warmup_prefix, "warmup_prefix"),
-            *_check_real(self.k_decay, "k_decay", low=0.0, low_open=True),
+            *boolean(self.warmup_prefix, ("warmup_prefix",)),
+            *real(self.k_decay, ("k_decay",), low=0.0, low_open=True),
         ]
 
     def needs_total(self) -> bool:
@@ -556,7 +432,7 @@ class CosineCycleLR(ScheduleShape):
         offset = self.warmup_steps if self.warmup_prefix else 0
         steps = [self.warmup_steps]
         start, length = 0.0, float(self._cycle_steps(total))
-        for _ in range(min(self.cycle_limit, _MAX_BOUNDARIES)):
+        for _ in range(min(self.cycle_limit, MAX_BOUNDARIES)):
             start += length
             step = offset + math.ceil(start)
             if total is not None and step > total:
@@ -566,3 +442,19 @@ class CosineCycleLR(ScheduleShape):
             if length < 1:  # cycles shorter than a step: the rest are within a step of each other
                 break
         return steps
+
+
+def _register() -> None:
+    shapes: list[tuple[type[ScheduleShape], str]] = [
+        (WarmupStableDecayLR, "warmup_stable_decay"),
+        (CosineWithMinLR, "cosine_with_min_lr"),
+        (InverseSqrtLR, "inverse_sqrt"),
+        (CosineCycleLR, "CosineLRScheduler"),
+    ]
+    for shape, alias in shapes:
+        doc = (shape.__doc__ or "").strip().splitlines()[0]
+        SCHEDULERS.register_module(name=[shape.__name__, alias],
+                                   module=SchedulerType(shape.__name__, shape, None, f"any value (param_name): {doc}"))
+
+
+_register()
