@@ -34,6 +34,7 @@ __all__ = [
     "not_a_number",
     "one_of",
     "real",
+    "real_value",
     "reals",
 ]
 
@@ -56,6 +57,11 @@ def is_finite_real(value: object) -> TypeGuard[int | float]:
         return False
 
 
+def real_value(value: object) -> float | None:
+    """``value`` as a float when it is a finite real number (see :func:`is_finite_real`), else None."""
+    return float(value) if is_finite_real(value) else None
+
+
 def not_a_number(value: object) -> str:
     """Why ``value`` is not a finite real number, for a message: ``'got nan'``, ``"got '1e-3' (text) ..."``."""
     if isinstance(value, bool):
@@ -64,10 +70,12 @@ def not_a_number(value: object) -> str:
         return "got None (empty)"
     if isinstance(value, str):
         try:
-            float(value)
+            parsed = float(value)
         except ValueError:
             return f"got the text {safe_repr(value)}"
-        return f"got the text {safe_repr(value)}: write {value.strip()} without quotes"
+        if not math.isfinite(parsed):  # 'nan', 'inf', '1e999': without the quotes it would still be wrong
+            return f"got the text {safe_repr(value)}"
+        return f"got the text {safe_repr(value)}: write {safe_str(value.strip(), 40)} without quotes"
     if isinstance(value, int):
         return f"got {safe_repr(value, 40)}, which is too large for a float"
     if isinstance(value, float):
@@ -75,17 +83,27 @@ def not_a_number(value: object) -> str:
     return f"got {safe_repr(value)} of type {type(value).__name__}"
 
 
+def _bound_text(bound: float) -> str:
+    """A bound as a message shows it: a whole number exactly (``2147483647``), a float as ``%g``."""
+    return str(bound) if is_int(bound) else f"{bound:g}"
+
+
 def describe_bounds(
     low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
 ) -> str:
     """``'in [0, 1)'``, ``'> 0'``, ``'<= 1'`` or ``''``: the range a check demands, as the message shows it."""
     if low is not None and high is not None:
-        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f"in {'(' if low_open else '['}{_bound_text(low)}, {_bound_text(high)}{')' if high_open else ']'}"
     if low is not None:
-        return f"{'>' if low_open else '>='} {low:g}"
+        return f"{'>' if low_open else '>='} {_bound_text(low)}"
     if high is not None:
-        return f"{'<' if high_open else '<='} {high:g}"
+        return f"{'<' if high_open else '<='} {_bound_text(high)}"
     return ""
+
+
+def _expected(what: str, bounds: str, meaning: str) -> str:
+    """``'a whole number >= 1 (iterations per update)'``: what a check demands, without doubled spaces."""
+    return " ".join(part for part in (what, bounds, f"({meaning})" if meaning else "") if part)
 
 
 def _within(
@@ -114,14 +132,13 @@ def real(
     if value is None and optional:
         return []
     bounds = describe_bounds(low, high, low_open=low_open, high_open=high_open)
-    expected = f"a finite number {bounds}".rstrip()
-    what = f" ({meaning})" if meaning else ""
     if not is_finite_real(value):
         # nan, inf and 10**400 are numbers of a bad value; text, None and objects are of the wrong type
         kind = "value" if isinstance(value, (int, float)) and not isinstance(value, bool) else "type"
-        return [Problem(path, f"must be {expected}{what}, {not_a_number(value)}", kind=kind)]
+        return [Problem(path, f"must be {_expected('a finite number', bounds, meaning)}, {not_a_number(value)}",
+                        kind=kind)]
     if not _within(float(value), low, high, low_open, high_open):
-        return [Problem(path, f"must be {bounds}{what}, got {safe_repr(value)}")]
+        return [Problem(path, f"must be {_expected('a number', bounds, meaning)}, got {safe_repr(value)}")]
     return []
 
 
@@ -138,12 +155,11 @@ def integer(
     if value is None and optional:
         return []
     bounds = describe_bounds(low, high)
-    what = f" ({meaning})" if meaning else ""
     if not is_int(value):
-        shown = not_a_number(value) if not isinstance(value, float) else f"got {value!r}"
-        return [Problem(path, f"must be a whole number {bounds}{what}, {shown}".replace("  ", " "), kind="type")]
+        shown = f"got {value!r}" if isinstance(value, float) else not_a_number(value)
+        return [Problem(path, f"must be {_expected('a whole number', bounds, meaning)}, {shown}", kind="type")]
     if (low is not None and value < low) or (high is not None and value > high):
-        return [Problem(path, f"must be {bounds}{what}, got {safe_repr(value, 40)}")]
+        return [Problem(path, f"must be {_expected('a whole number', bounds, meaning)}, got {safe_repr(value, 40)}")]
     return []
 
 
@@ -190,7 +206,7 @@ def one_of(value: object, path: Path, choices: Sequence[Any], *, optional: bool 
     names = ", ".join(repr(c) for c in choices)
     hint = did_you_mean(value, [str(c) for c in choices]) if isinstance(value, str) else ""
     kind = "value" if isinstance(value, str) else "type"
-    return [Problem(path, f"must be one of {names}, got {safe_repr(value)}.{hint}".replace("..", "."), kind=kind)]
+    return [Problem(path, f"must be one of {names}, got {safe_repr(value)}.{hint}", kind=kind)]
 
 
 def known_keys(

@@ -28,14 +28,15 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from paramwise import checks
 from paramwise.build.constructors import OPTIMIZER_BUILDERS, DefaultOptimWrapperConstructor
-from paramwise.suggestions import short_list
-from paramwise.errors import warn_user, ConfigError, Problem
+from paramwise.errors import ConfigError, Problem, warn_user
 from paramwise.plan.layer_decay import LayerDecayRule, decay_note
-from paramwise.walk import named_parameters, unwrap_model
+from paramwise.plan.rules import Factor
 from paramwise.plan.spec import GROUP_FLAGS, CustomKey, OptimizerSpec, resolve_custom_keys
 from paramwise.registry import copy_config
-from paramwise.plan.rules import Factor
+from paramwise.suggestions import short_list
+from paramwise.walk import named_parameters, unwrap_model
 
 __all__ = [
     "LayerDecayOptimizerConstructor",
@@ -48,12 +49,23 @@ __all__ = [
 _PW = ("optimizer", "paramwise_cfg")
 _TOKENS = ("backbone.cls_token", "backbone.mask_token", "backbone.pos_embed")  # the peers compare full names
 _MM_NORMS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)  # mmengine's is_norm
+#: the most layers num_layers may count: the decay raises the rate to powers up to it (far beyond any backbone)
+_MAX_LAYERS = 10_000
 
 Bound = Callable[[str, torch.Tensor, nn.Module], tuple[Factor, ...]]
 
 
-def _real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _power(rate: float, exponent: int, key: str, constructor: str) -> float:
+    """``rate ** exponent``, the lr scale of one layer; a ConfigError at ``key`` when a float cannot hold it."""
+    try:
+        scale = rate ** exponent
+    except (OverflowError, ZeroDivisionError):  # a rate far above 1, or 0 ** -1 for an id past the top
+        scale = math.inf
+    if not math.isfinite(scale):
+        raise ConfigError([Problem((*_PW, key), f"{rate:g} ** {exponent} (the lr scale of a layer) is too large "
+                                                "for a float: a decay rate is at most 1 as a rule")],
+                          title=f"{constructor} cannot use this model")
+    return float(scale)
 
 
 def _wrapped_paramwise(optim_wrapper_cfg: Any, paramwise_cfg: Any) -> Any:
@@ -140,6 +152,7 @@ class MmsegLayerDecayRule:
     num_layers: int
     decay_rate: float
     decay_type: str
+    rate_key: str = "decay_rate"  # the paramwise_cfg key the rate came from, for messages
     stage: str = "param"
 
     def __repr__(self) -> str:
@@ -203,7 +216,8 @@ class MmsegLayerDecayRule:
                     note += "; a stage-2 block at id 3 + block // 3 >= num_layers, beside stage 3 or above it"
                 if exponent < 0:
                     note += "; the id passes num_layers + 1, so the scale is above 1 (the peer does not check)"
-                factor = Factor("lr", "mult", self.decay_rate ** exponent, lr_rule, note)
+                scale = _power(self.decay_rate, exponent, self.rate_key, self.constructor)
+                factor = Factor("lr", "mult", scale, lr_rule, note)
                 cache[(layer, late_stage_2)] = factor
             return factor
 
@@ -255,14 +269,14 @@ class LearningRateDecayOptimizerConstructor(_PeerConstructor):
             problems.append(Problem((*_PW, "num_layers"), "is missing: the backbone's number of layers (e.g. 12 "
                                                           "for BEiT-B, 12 for ConvNeXt as its configs write)",
                                     kind="missing"))
-        elif not isinstance(num_layers, int) or isinstance(num_layers, bool) or num_layers < 1:
-            problems.append(Problem((*_PW, "num_layers"), f"must be a whole number >= 1, got {num_layers!r}"))
+        else:
+            problems += checks.integer(num_layers, (*_PW, "num_layers"), low=1, high=_MAX_LAYERS)
         rate = own.get(self._rate_key)
         if rate is None:
             problems.append(Problem((*_PW, self._rate_key), "is missing: the lr decay per layer, e.g. 0.9",
                                     kind="missing"))
-        elif not _real(rate) or rate <= 0:
-            problems.append(Problem((*_PW, self._rate_key), f"must be a number > 0, got {rate!r}"))
+        else:
+            problems += checks.real(rate, (*_PW, self._rate_key), low=0, low_open=True)
         decay_type = own.get("decay_type", "layer_wise")
         if not isinstance(decay_type, str) or ("layer_wise" not in decay_type and decay_type != "stage_wise"):
             problems.append(Problem((*_PW, "decay_type"), "must be 'layer_wise', 'layer_wise_vit' or 'stage_wise', "
@@ -270,8 +284,8 @@ class LearningRateDecayOptimizerConstructor(_PeerConstructor):
         self._require_base(spec, "lr", "scales the base lr", problems)
         self._require_base(spec, "weight_decay", "gives decayed parameters the base weight_decay (the peer "
                                                  "would write None into their groups, which torch rejects)", problems)
-        self._rule = MmsegLayerDecayRule(type(self).__name__, num_layers or 0, rate or 0.0, decay_type) if not (
-            problems) else None
+        self._rule = MmsegLayerDecayRule(type(self).__name__, num_layers or 0, rate or 0.0, decay_type,
+                                         self._rate_key) if not problems else None
 
     def extra_rules(self, model: nn.Module) -> tuple[Any, ...]:
         return () if self._rule is None else (self._rule,)
@@ -295,8 +309,9 @@ class LayerDecayOptimizerConstructor(LearningRateDecayOptimizerConstructor):
         mapped = dict(raw) if isinstance(raw, Mapping) else {}
         overwritten = [k for k in ("decay_type", "decay_rate") if mapped.get(k) is not None]
         if overwritten:  # the peer overwrites them silently
-            warn_user(f"optimizer -> paramwise_cfg: {', '.join(map(repr, overwritten))} of LayerDecayOptimizerConstructor "
-                  "are replaced (decay_type='layer_wise_vit', decay_rate=layer_decay_rate), as in mmsegmentation")
+            warn_user(f"optimizer -> paramwise_cfg: {', '.join(map(repr, overwritten))} of "
+                      "LayerDecayOptimizerConstructor are replaced (decay_type='layer_wise_vit', "
+                      "decay_rate=layer_decay_rate), as in mmsegmentation")
         mapped.pop("decay_rate", None)
         mapped["decay_type"] = "layer_wise_vit"
         super().__init__(wrapper, mapped if isinstance(raw, Mapping) or raw is None else raw)
@@ -364,7 +379,8 @@ class MmpretrainLayerDecayRule:
                                   title="LearningRateDecayOptimWrapperConstructor cannot use this model") from e
             exponent = total - layer - 1
             note = f"{decay_note(rate, exponent, layer, total - 1)} (get_layer_depth)"
-            lr = Factor("lr", "mult", rate ** exponent, "layer_decay_rate", note)
+            scale = _power(rate, exponent, "layer_decay_rate", "LearningRateDecayOptimWrapperConstructor")
+            lr = Factor("lr", "mult", scale, "layer_decay_rate", note)
             return (*self._decay(name, param, module), lr)
 
         return factors
@@ -384,14 +400,12 @@ class LearningRateDecayOptimWrapperConstructor(_PeerConstructor):
 
     def _check(self, own: Mapping[str, Any], spec: OptimizerSpec | None, problems: list[Problem]) -> None:
         rate = own.get("layer_decay_rate", 1.0)
-        if not _real(rate) or rate <= 0:
-            problems.append(Problem((*_PW, "layer_decay_rate"), f"must be a number > 0, got {rate!r}"))
+        problems += checks.real(rate, (*_PW, "layer_decay_rate"), low=0, low_open=True)
         mults: dict[str, float | None] = {}
         for key in ("norm_decay_mult", "bias_decay_mult", "flat_decay_mult"):
             value = own.get(key)
-            if value is not None and (not _real(value) or value < 0):
-                problems.append(Problem((*_PW, key), f"must be a number >= 0, got {value!r}"))
-            mults[key] = value if _real(value) else None  # as given: the peer multiplies the raw value
+            problems += checks.real(value, (*_PW, key), low=0, optional=True)
+            mults[key] = value if checks.is_finite_real(value) else None  # as given: the peer multiplies it raw
         has_wd = spec is not None and spec.base_wd is not None
         for key in ("norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult"):  # mmengine's _validate_cfg
             if own.get(key) is not None and spec is not None and not has_wd:
@@ -403,7 +417,8 @@ class LearningRateDecayOptimWrapperConstructor(_PeerConstructor):
         self._require_base(spec, "lr", "scales the base lr", problems)
         raw = self.paramwise_cfg if hasattr(self, "paramwise_cfg") else {}
         # mmengine calls add_params only for a non-empty paramwise_cfg: an empty one means no layer decay
-        self._rule = None if problems or not dict(raw) or not _real(rate) else MmpretrainLayerDecayRule(
+        usable = not problems and bool(dict(raw)) and checks.is_finite_real(rate)
+        self._rule = None if not usable else MmpretrainLayerDecayRule(
             rate, custom, mults["norm_decay_mult"], mults["bias_decay_mult"], mults["flat_decay_mult"],
             has_wd)
 

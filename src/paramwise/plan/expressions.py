@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from paramwise import checks
 from paramwise.errors import ExpressionError, Problem
 from paramwise.suggestions import did_you_mean, safe_repr
 
@@ -156,13 +157,11 @@ def parse_expression(source: Any, variables: Iterable[str]) -> Expression:
             f"must be a number or an expression string, got {type(source).__name__}", text=safe_repr(source)
         )
     if not isinstance(source, str):
-        try:
-            value = float(source)
-        except OverflowError:  # an integer too large for a float
-            value = math.inf
-        if not math.isfinite(value):
-            raise ExpressionError("must be finite", text=safe_repr(source))
-        return Expression(repr(source), frozenset(), lambda _v: value)
+        if not checks.is_finite_real(source):  # nan, inf, or an integer too large for a float
+            why = "is too large for a float" if checks.is_int(source) else "must be finite"
+            raise ExpressionError(why, text=safe_repr(source, 40))
+        value = float(source)
+        return Expression(safe_repr(source), frozenset(), lambda _v: value)
     text = source.strip()
     if not text:
         raise ExpressionError("is empty; write a number or a formula such as 'base_fan_in / fan_in'", text=source)
@@ -229,12 +228,9 @@ def _node(node: ast.AST, allowed: frozenset[str], names: set[str]) -> tuple[Comp
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _Reject(f"{'a string' if isinstance(value, str) else repr(value)} is not allowed: "
                           f"{_allowed_words(allowed)}")
-        try:
-            number = float(value)
-        except OverflowError:
-            number = math.inf
-        if not math.isfinite(number):
+        if not checks.is_finite_real(value):  # 1e999 parses as inf; a long integer does not fit a float
             raise _Reject("has a number too large for a float")
+        number = float(value)
         return (lambda _v: number), True
     if isinstance(node, ast.Name):
         name = node.id

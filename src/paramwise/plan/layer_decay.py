@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from paramwise import checks
 from paramwise.errors import ConfigError, ParamwiseWarning, Problem
 from paramwise.plan.rules import Factor
 from paramwise.plan.spec import PARAM_RULE_OPTIONS, OptimizerSpec
@@ -396,15 +397,6 @@ class LayerDecayRule:
 
 
 # -------------------------------------------------------------------------------- the option
-def _real(value: Any) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer too large for a float
-        return False
-
-
 def _compile_rules(raw: Any, path: tuple[str, ...], problems: list[Problem]) -> tuple[tuple[str, re.Pattern[str]], ...]:
     where = (*path, "layer_rules")
     if isinstance(raw, str):
@@ -435,11 +427,15 @@ def resolve_layer_decay(
     value: Any, spec: OptimizerSpec | None, path: tuple[str, ...], problems: list[Problem]
 ) -> LayerDecayRule | None:
     """Check a ``layer_decay`` value, appending a Problem (at its path, with the fix) for each mistake."""
-    if _real(value):
+    if checks.is_int(value) or isinstance(value, float):  # short for dict(rate=value): its problems are here
+        found = checks.real(value, path, low=0, high=1, low_open=True, meaning="the lr decay per layer")
+        if found:
+            problems += found
+            return None
         value = {"rate": value}
     if not isinstance(value, Mapping):
         problems.append(Problem(path, "must be a rate (e.g. 0.65) or a dict like dict(rate=0.65, "
-                                      f"source='auto'), got {safe_repr(value)}", kind="type"))
+                                      f"source='auto'), {checks.not_a_number(value)}", kind="type"))
         return None
     good = True
     for key in value:
@@ -453,22 +449,21 @@ def resolve_layer_decay(
     if rate is None:
         problems.append(Problem((*path, "rate"), "is missing: the decay per layer, e.g. rate=0.65", kind="missing"))
         good = False
-    elif not _real(rate) or not 0 < rate <= 1:
-        problems.append(Problem((*path, "rate"), f"must be a number in (0, 1], got {safe_repr(rate)}"))
-        good = False
+    else:
+        found = checks.real(rate, (*path, "rate"), low=0, high=1, low_open=True, meaning="the lr decay per layer")
+        problems += found
+        good = good and not found
     min_scale = value.get("min_scale", 0.0)
-    if not _real(min_scale) or not 0 <= min_scale <= 1:
-        problems.append(Problem((*path, "min_scale"), f"must be a number in [0, 1], got {safe_repr(min_scale)}"))
-        good = False
+    found = checks.real(min_scale, (*path, "min_scale"), low=0, high=1, meaning="the smallest lr multiplier")
+    problems += found
+    good = good and not found
     choices = {"source": (SOURCES, "auto"), "formula": (FORMULAS, "timm"), "unplaced": (UNPLACED, "error")}
     picked: dict[str, str] = {}
     for key, (allowed, default) in choices.items():
         picked[key] = value.get(key, default)
-        if picked[key] not in allowed:
-            near = did_you_mean(safe_str(picked[key]), allowed)
-            message = f"must be one of {', '.join(map(repr, allowed))}, got {safe_repr(picked[key])}"
-            problems.append(Problem((*path, key), f"{message}.{near}" if near else message))
-            good = False
+        found = checks.one_of(picked[key], (*path, key), allowed)
+        problems += found
+        good = good and not found
     rules: tuple[tuple[str, re.Pattern[str]], ...] = ()
     if value.get("layer_rules") is not None:
         count = len(problems)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from paramwise import checks
 from paramwise.errors import Problem
 from paramwise.optimizers import optimizer_default
 from paramwise.plan.rules import Factor
@@ -208,7 +209,7 @@ def _decay_op(spec: OptimizerSpec | None) -> str | None:
     if spec is None or spec.base_wd is not None:
         return "mult"
     default = optimizer_default(spec.cls, "weight_decay", 0)
-    return "set" if isinstance(default, (int, float)) and default else None
+    return "set" if checks.is_finite_real(default) and default else None
 
 
 @PARAM_RULE_OPTIONS.register_module(name="no_weight_decay")

@@ -7,13 +7,14 @@ Every problem is collected (with its path in the config and the likely fix) and 
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from paramwise import checks
+from paramwise.checks import Path
 from paramwise.errors import ConfigError, ParamwiseError, Problem, UsageTypeError
 from paramwise.optimizers import OPTIMIZERS, optimizer_arguments, optimizer_default
 from paramwise.registry import Registry, copy_config
@@ -135,10 +136,6 @@ class OptimizerSpec:
     base_wd: float | None
 
 
-def _is_real(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _is_scalar_tensor(value: Any) -> bool:
     """A one-element floating tensor: torch takes one as lr so that compiled steps do not recompile."""
     return isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point()
@@ -149,64 +146,54 @@ def _key_text(key: Any) -> str:
     return key if isinstance(key, str) else safe_repr(key)
 
 
-def _number_problem(value: Any, below: float | None = None) -> str | None:
-    """Why ``value`` is not a finite number >= 0 (and < ``below``, when given), or None when it is one."""
-    expected = "a finite number >= 0" if below is None else f"a number in [0, {format_value(below)})"
-    if _is_scalar_tensor(value) or _is_real(value):
-        try:
-            number = float(value)
-        except OverflowError:  # an integer past the float range: math.isfinite would raise too
-            return f"must be {expected}, got {safe_repr(value, 40)}, which is too large for a float"
-        if not math.isfinite(number) or number < 0 or (below is not None and number >= below):
-            return f"must be {expected}, got {safe_repr(value)}"
-        return None
-    if value is None:
-        return "is empty (None); write a number"
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return f"must be a number, got the text {safe_repr(value)}"
-        return f"must be a number, got the text {safe_repr(value)}: write {value.strip()} without quotes"
-    return f"must be a number, got {safe_repr(value)} of type {type(value).__name__}"
+def _number(value: Any) -> Any:
+    """``value``, or the float a one-element floating tensor holds (torch takes one as lr)."""
+    return float(value) if _is_scalar_tensor(value) else value
 
 
-def _betas_problem(value: Any) -> str | None:
-    """Why ``value`` is not a pair of coefficients in [0, 1), or None when it is one."""
+def _is_base_value(value: Any) -> bool:
+    """A base lr or weight decay a multiplier can scale: a finite real number or a scalar tensor."""
+    return checks.is_finite_real(_number(value))
+
+
+def _number_problems(value: Any, path: Path) -> list[Problem]:
+    """Why ``value`` is not a finite number >= 0 (a scalar tensor holding one is fine), at ``path``."""
+    return checks.real(_number(value), path, low=0)
+
+
+def _betas_problems(value: Any, path: Path) -> list[Problem]:
+    """Why ``value`` is not a pair of coefficients in [0, 1), each at ``path -> [i]``."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        return f"must be a pair of numbers in [0, 1), such as (0.9, 0.999), got {safe_repr(value)}"
-    for index, beta in enumerate(value):
-        problem = _number_problem(beta, below=1.0)
-        if problem is not None:
-            return f"[{index}] {problem}"
-    return None
+        return [Problem(path, f"must be a pair of numbers in [0, 1), such as (0.9, 0.999), got {safe_repr(value)}",
+                        kind="value" if isinstance(value, (tuple, list)) else "type")]
+    return [p for i, beta in enumerate(value) for p in checks.real(_number(beta), (*path, f"[{i}]"), low=0, high=1,
+                                                                     high_open=True)]
 
 
-def _argument_problem(key: Any, value: Any, default: Any) -> str | None:
-    """Why ``value`` does not fit the common optimizer argument ``key`` (see ARGUMENT_CHECKS), or None.
+def _argument_problems(key: Any, value: Any, default: Any, path: Path) -> list[Problem]:
+    """Why ``value`` does not fit the common optimizer argument ``key`` (see ARGUMENT_CHECKS), at ``path``.
 
     ``default`` is the optimizer's own default for it (``_MISSING``: none known); a check applies only
     where that default has the expected shape, and None is valid where the default is None.
     """
     check = ARGUMENT_CHECKS.get(key) if isinstance(key, str) else None
     if check is None:
-        return None
+        return []
     if value is None:
         if default is None:
-            return None
+            return []
         use = "" if default is _MISSING else f", or remove the key to use the default {format_value(default)}"
-        return f"is empty (None); write a value{use}"
+        return [Problem(path, f"is empty (None); write a value{use}")]
+    known = default not in (_MISSING, None)
     if check == "number":
-        if default not in (_MISSING, None) and not (_is_real(default) or _is_scalar_tensor(default)):
-            return None  # another meaning under this name (Adafactor's eps pair): the optimizer checks it
-        return _number_problem(value)
+        if known and not (isinstance(_number(default), (int, float)) and not isinstance(default, bool)):
+            return []  # another meaning under this name (Adafactor's eps pair): the optimizer checks it
+        return _number_problems(value, path)
     if check == "bool":
-        if default not in (_MISSING, None) and not isinstance(default, bool):
-            return None
-        return None if isinstance(value, bool) else f"must be True or False, got {safe_repr(value)}"
-    if default not in (_MISSING, None) and not (isinstance(default, (tuple, list)) and len(default) == 2):
-        return None
-    return _betas_problem(value)
+        return [] if known and not isinstance(default, bool) else checks.boolean(value, path)
+    if known and not (isinstance(default, (tuple, list)) and len(default) == 2):
+        return []
+    return _betas_problems(value, path)
 
 
 def _not_an_optimizer(cls: Any) -> str | None:
@@ -231,12 +218,12 @@ def _not_an_optimizer(cls: Any) -> str | None:
     )
 
 
-def _check_mult(value: Any, path: tuple[str, ...], problems: list[Problem]) -> float | None:
-    problem = _number_problem(value)
-    if problem is not None:
-        problems.append(Problem(path, problem))
-        return None
-    return float(value)
+def _check_mult(value: Any, path: Path, problems: list[Problem]) -> float | None:
+    """A multiplier (a finite number >= 0, or a scalar tensor holding one) as a float; None after appending
+    why it is not one."""
+    found = _number_problems(value, path)
+    problems += found
+    return None if found else float(value)
 
 
 def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | None:
@@ -305,9 +292,7 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
     for key, value in cfg.items():
         if (key == "lr" and value is None) or (accepted is not None and key not in accepted):
             continue  # reported above
-        problem = _argument_problem(key, value, optimizer_default(cls, key, _MISSING))
-        if problem is not None:
-            problems.append(Problem((*_ROOT, key), problem))
+        problems += _argument_problems(key, value, optimizer_default(cls, key, _MISSING), (*_ROOT, key))
     _check_nesterov(cls, cfg, problems)
     return OptimizerSpec(
         cls=cls,
@@ -316,8 +301,8 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         params_arg=params_arg or "params",
         named=named,
         accepted=accepted,
-        base_lr=base_lr if _is_real(base_lr) or _is_scalar_tensor(base_lr) else None,
-        base_wd=base_wd if _is_real(base_wd) else None,
+        base_lr=base_lr if _is_base_value(base_lr) else None,
+        base_wd=base_wd if checks.is_finite_real(base_wd) else None,
     )
 
 
@@ -336,7 +321,7 @@ def _check_nesterov(cls: Any, cfg: Mapping[str, Any], problems: list[Problem]) -
         return
     momentum = cfg.get("momentum", optimizer_default(cls, "momentum", 0))
     dampening = cfg.get("dampening", optimizer_default(cls, "dampening", 0))
-    if _number_problem(momentum) is None and _number_problem(dampening) is None and (
+    if not _number_problems(momentum, ()) and not _number_problems(dampening, ()) and (
         float(momentum) <= 0 or float(dampening) != 0
     ):
         problems.append(Problem((*_ROOT, "nesterov"), (
@@ -404,9 +389,8 @@ def resolve_custom_keys(
             if spec is None or option in flags:
                 continue
             if option in spec.named or spec.accepted is None:
-                problem = _argument_problem(option, value, optimizer_default(spec.cls, option, _MISSING))
-                if problem is not None:
-                    problems.append(Problem((*where, option), problem))
+                problems += _argument_problems(option, value, optimizer_default(spec.cls, option, _MISSING),
+                                               (*where, option))
             if option in spec.named:
                 continue
             near = did_you_mean(option, [*spec.named, *flags, "lr_mult", "decay_mult"])
@@ -420,12 +404,6 @@ def resolve_custom_keys(
                 ))
         out.append(CustomKey(key, lr_mult, decay_mult, entry))
     return tuple(out)
-
-
-def _check_choice(pw: dict, key: str, choices: tuple[str, ...], problems: list[Problem]) -> None:
-    if key in pw and (not isinstance(pw[key], str) or pw[key] not in choices):
-        message = f"must be one of {', '.join(map(repr, choices))}, got {safe_repr(pw[key])}"
-        problems.append(Problem((*_PW, key), message))
 
 
 def _resolve_flags(pw: dict[str, Any], problems: list[Problem]) -> frozenset[str]:
@@ -487,13 +465,14 @@ def _resolve_paramwise(
         values["custom_keys"] = resolve_custom_keys(pw["custom_keys"], spec, flags, problems)
     for key in ("bypass_duplicate", "strict", "force_default_settings", "compose"):
         if key in pw:
-            if not isinstance(pw[key], bool):
-                problems.append(Problem((*_PW, key), f"must be True or False, got {safe_repr(pw[key])}"))
-            else:
+            found = checks.boolean(pw[key], (*_PW, key))
+            problems += found
+            if not found:
                 values[key] = pw[key]
-    _check_choice(pw, "frozen", FROZEN_CHOICES, problems)
-    _check_choice(pw, "group_by", GROUP_BY_CHOICES, problems)
-    values.update({k: pw[k] for k in ("frozen", "group_by") if k in pw})
+    for key, choices in (("frozen", FROZEN_CHOICES), ("group_by", GROUP_BY_CHOICES)):
+        if key in pw:
+            problems += checks.one_of(pw[key], (*_PW, key), choices)
+            values[key] = pw[key]
     if "norm_types" in pw:
         norm_types = pw["norm_types"]
         if isinstance(norm_types, (str, type)):

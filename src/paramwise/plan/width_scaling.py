@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from paramwise import checks
 from paramwise.errors import ConfigError, ParamwiseWarning, Problem
 from paramwise.optimizers import optimizer_default
 from paramwise.plan.expressions import Expression, ExpressionError, check_expression
@@ -400,8 +401,8 @@ def _eps(
     if spec is None:
         return None
     eps = spec.kwargs.get("eps", optimizer_default(spec.cls, "eps", None))
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        problems.append(Problem(where, f"needs a number eps, but {spec.type_name}'s eps is {safe_repr(eps)}"))
+    if not checks.is_finite_real(eps):  # an eps the optimizer config reports itself gets this second note
+        problems.append(Problem(where, f"needs a finite number eps, but {spec.type_name}'s eps is {safe_repr(eps)}"))
         return None
     custom = paramwise_cfg.get("custom_keys")
     if isinstance(custom, Mapping) and any(isinstance(v, Mapping) and "eps" in v for v in custom.values()):
@@ -702,12 +703,13 @@ def _scale_rule(
             except re.error as e:
                 problems.append(Problem((*path, "match"), f"is not a valid regular expression: {e}"))
     num_layers = entry.get("num_layers")
-    if num_layers is not None and (isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1):
-        problems.append(Problem((*path, "num_layers"), f"must be a whole number >= 1, got {safe_repr(num_layers)}"))
+    problems += checks.integer(num_layers, (*path, "num_layers"), low=1, optional=True)
     exprs: dict[str, Expression | None] = {}
     for key, base in (("lr_mult", "lr"), ("decay_mult", "weight_decay")):
         raw = entry.get(key)
-        exprs[key] = None if raw is None else check_expression(raw, SCALE_VARIABLES, (*path, key), problems)
+        expr = exprs[key] = None if raw is None else check_expression(raw, SCALE_VARIABLES, (*path, key), problems)
+        if expr is not None and expr.constant:  # a negative constant is wrong for every parameter: say so now
+            problems += checks.real(expr(), (*path, key), low=0, meaning="a multiplier")
         if raw is not None and spec is not None and base not in spec.kwargs and (
                 spec.base_lr if base == "lr" else spec.base_wd) is None:
             problems.append(Problem((*path, key), f"needs a base {base}: set {base} in the optimizer config"))
@@ -730,10 +732,9 @@ def _check_keys(cfg: Mapping[Any, Any], known: Sequence[str], path: tuple[str, .
 
 def _flag(cfg: Mapping[str, Any], key: str, default: bool, path: tuple[str, ...], problems: list[Problem]) -> bool:
     value = cfg.get(key, default)
-    if not isinstance(value, bool):
-        problems.append(Problem((*path, key), f"must be True or False, got {safe_repr(value)}"))
-        return default
-    return value
+    found = checks.boolean(value, (*path, key))
+    problems += found
+    return default if found else value
 
 
 def _patterns(value: Any, path: tuple[str, ...], problems: list[Problem]) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from paramwise import checks
 from paramwise.errors import ParamwiseWarning, StateLoadError
 from paramwise.suggestions import format_value, safe_repr, short_list
 
@@ -122,14 +123,10 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return float(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:  # an integer too large for a float
-            return None
-    return None
+    """A hyperparameter as a finite float (a one-element tensor too), or None: nan and inf rescale nothing."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = float(value)
+    return checks.real_value(value)
 
 
 def check_structure(state_dict: Any, what: str) -> tuple[Mapping[Any, Any], list[Mapping[str, Any]]]:
@@ -333,8 +330,11 @@ def _merge_group_values(
             new_group[key] = value
         else:
             ratio_old, ratio_new, now = _number(base_old), _number(base_new), _number(value)
-            if ratio_old and ratio_new is not None and now is not None:
-                new_group[key] = now * ratio_new / ratio_old  # the schedule's progress under the new base
+            rescaled = None
+            if ratio_old and ratio_new is not None and now is not None:  # the schedule's progress under the new base
+                rescaled = _number(now * ratio_new / ratio_old)  # None where it overflows a float
+            if rescaled is not None:
+                new_group[key] = rescaled
             else:
                 unmapped.append(f"group {gi}: the scheduled {key} cannot be rescaled to the new base "
                                 f"{safe_repr(base_new)}; the config's value is used")

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from paramwise import checks
 from paramwise.errors import ConfigError, Problem
 from paramwise.suggestions import did_you_mean, plural, safe_repr, safe_str
 
@@ -28,18 +29,6 @@ _KEYS = {
     "value": ("type", "clip_value", "foreach", "groups"),
 }
 _REQUIRED = {"norm": "max_norm", "value": "clip_value"}
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_finite(value: int | float) -> bool:
-    """``math.isfinite`` that answers False for an integer too large for a float instead of raising."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def check_clip_config(clip_grad: Any, path: tuple[str, ...] = ("optim_wrapper", "clip_grad")) -> list[Problem]:
@@ -54,9 +43,9 @@ def check_clip_config(clip_grad: Any, path: tuple[str, ...] = ("optim_wrapper", 
         return [Problem(path, f"must be a dict like dict(type='norm', max_norm=1.0) or None, got "
                               f"{type(clip_grad).__name__}: {safe_repr(clip_grad)}", kind="type")]
     kind = clip_grad.get("type", "norm")  # mmengine's default
-    if kind not in CLIP_TYPES:
-        return [Problem((*path, "type"),
-                        f"must be 'norm' or 'value', got {safe_repr(kind)}.{did_you_mean(safe_str(kind), CLIP_TYPES)}")]
+    wrong_type = checks.one_of(kind, (*path, "type"), CLIP_TYPES)
+    if wrong_type:
+        return wrong_type
     problems: list[Problem] = []
     accepted = _KEYS[kind]
     for key in clip_grad:
@@ -76,36 +65,26 @@ def check_clip_config(clip_grad: Any, path: tuple[str, ...] = ("optim_wrapper", 
                                                    f"clip_grad=dict(type={safe_repr(kind)}, "
                                                    f"{example})", kind="missing"))
     else:
-        bound = clip_grad[required]
-        if not _is_number(bound):
-            problems.append(Problem((*path, required), f"must be a positive number, got "
-                                                       f"{safe_repr(bound)}", kind="type"))
-        elif not (bound > 0 and _is_finite(bound)):
-            problems.append(Problem((*path, required), f"must be a positive finite number, got {safe_repr(bound)}"))
-    if "norm_type" in clip_grad:
-        norm_type = clip_grad["norm_type"]
-        if isinstance(norm_type, str):
-            if norm_type.lower() != "inf":
-                problems.append(Problem((*path, "norm_type"), f"must be a number >= 1 or 'inf', got "
-                                                              f"{safe_repr(norm_type)}"))
-        elif not _is_number(norm_type):
-            problems.append(Problem((*path, "norm_type"), f"must be a number >= 1 or 'inf', got {safe_repr(norm_type)}",
-                                    kind="type"))
-        elif not (norm_type > 0 and (_is_finite(norm_type) or norm_type == math.inf)):
-            problems.append(Problem((*path, "norm_type"), f"must be positive and finite, or inf (2 is the usual "
-                                                          f"L2 norm), "
-                                                          f"got {safe_repr(norm_type)}"))
+        problems += checks.real(clip_grad[required], (*path, required), low=0, low_open=True)
+    norm_type = clip_grad.get("norm_type", 2.0)
+    if not _is_inf(norm_type):
+        problems += checks.real(norm_type, (*path, "norm_type"), low=0, low_open=True,
+                                meaning="2 is the usual L2 norm; inf or 'inf' the largest entry")
     for flag in ("per_group", "error_if_nonfinite"):
-        if flag in clip_grad and not isinstance(clip_grad[flag], bool):
-            problems.append(Problem((*path, flag), f"must be True or False, got "
-                                                   f"{safe_repr(clip_grad[flag])}", kind="type"))
-    if "foreach" in clip_grad and clip_grad["foreach"] is not None and not isinstance(clip_grad["foreach"], bool):
-        problems.append(Problem((*path, "foreach"), f"must be True, False or None, got "
-                                                    f"{safe_repr(clip_grad['foreach'])}",
-                                kind="type"))
+        if flag in clip_grad:
+            problems += checks.boolean(clip_grad[flag], (*path, flag))
+    if "foreach" in clip_grad:
+        problems += checks.boolean(clip_grad["foreach"], (*path, "foreach"), optional=True)
     if "groups" in clip_grad:
         problems += _check_groups(clip_grad["groups"], (*path, "groups"))
     return problems
+
+
+def _is_inf(norm_type: Any) -> bool:
+    """``inf`` or the text ``'inf'`` (any case): the max norm, which torch takes as ``norm_type``."""
+    if isinstance(norm_type, str):
+        return norm_type.lower() == "inf"
+    return isinstance(norm_type, float) and norm_type == math.inf
 
 
 def _check_groups(groups: Any, path: tuple[str, ...]) -> list[Problem]:
@@ -116,12 +95,12 @@ def _check_groups(groups: Any, path: tuple[str, ...]) -> list[Problem]:
                               f"e.g. groups=['backbone'], got {safe_repr(groups)}", kind="type")]
     problems = []
     for i, item in enumerate(groups):
-        if isinstance(item, bool) or not isinstance(item, (str, int)) or (isinstance(item, str) and not item):
-            problems.append(Problem((*path[:-1], f"groups[{i}]"), "must be a non-empty parameter-name substring "
-                                                                  f"or a group index, got "
-                                                                  f"{safe_repr(item)}", kind="type"))
-        elif isinstance(item, int) and item < 0:
-            problems.append(Problem((*path[:-1], f"groups[{i}]"), f"a group index must be >= 0, got {item}"))
+        where = (*path[:-1], f"groups[{i}]")
+        if checks.is_int(item):
+            problems += checks.integer(item, where, low=0, meaning="a group index")
+        elif not isinstance(item, str) or not item:
+            problems.append(Problem(where, "must be a non-empty parameter-name substring or a group index, got "
+                                           f"{safe_repr(item)}", kind="type"))
     return problems
 
 
@@ -192,7 +171,8 @@ def clip_units(policy: ClipPolicy, param_groups: Sequence[Mapping[str, Any]], la
             if isinstance(item, int):
                 if item >= len(param_groups):
                     have = f"{plural(len(param_groups), 'group')} (0 to {len(param_groups) - 1})"
-                    problems.append(Problem(where, f"group {item} does not exist: the optimizer has {have}"))
+                    problems.append(Problem(where, f"group {safe_repr(item, 40)} does not exist: the optimizer has "
+                                                   f"{have}"))
                     continue
                 hits = len(param_groups[item]["params"])
                 taken[item].update(range(hits))

@@ -10,16 +10,17 @@ clipped step and the number of steps the loss scaler skipped.
 
 from __future__ import annotations
 
+import functools
 import inspect
-import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from paramwise import checks
 from paramwise.config.sections import optimizer_config
 from paramwise.errors import ConfigError, ParamwiseWarning, Problem, UsageTypeError
 from paramwise.registry import Registry, call_target, copy_config
@@ -43,7 +44,16 @@ OPTIM_WRAPPERS = Registry("optimizer wrapper")
 _ROOT = ("optim_wrapper",)
 _OPTIMIZER_KEYS = ("optimizer", "paramwise_cfg", "constructor")
 _AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-_SCALER_ARGS = ("init_scale", "growth_factor", "backoff_factor", "growth_interval", "enabled")
+#: torch's GradScaler arguments, each with its check (torch itself checks none of them)
+_SCALER_CHECKS: dict[str, Callable[[Any, checks.Path], list[Problem]]] = {
+    "init_scale": functools.partial(checks.real, low=0, low_open=True),
+    "growth_factor": functools.partial(checks.real, low=1, low_open=True),
+    "backoff_factor": functools.partial(checks.real, low=0, high=1, low_open=True, high_open=True),
+    # torch's update kernel takes it as a 64-bit integer
+    "growth_interval": functools.partial(checks.integer, low=1, high=2**63 - 1, meaning="steps between growths"),
+    "enabled": checks.boolean,
+}
+_SCALER_ARGS = tuple(_SCALER_CHECKS)
 # keys people put beside the optimizer instead of inside it
 _OPTIMIZER_ARGS = ("lr", "weight_decay", "momentum", "betas", "eps", "nesterov", "amsgrad")
 _STATE_KEY = "paramwise_wrapper"  # the wrapper's own entry in its state dict, beside the optimizer's
@@ -117,25 +127,16 @@ def check_wrapper_config(wrapper: Mapping[str, Any], path: tuple[str, ...] = _RO
                        f"It accepts: {', '.join(accepted) or 'nothing'}")
         problems.append(Problem((*path, safe_str(key)), message))
     if "accumulative_counts" in wrapper:
-        counts = wrapper["accumulative_counts"]
-        if not isinstance(counts, int) or isinstance(counts, bool):
-            problems.append(Problem((*path, "accumulative_counts"), f"must be a whole number >= 1, got "
-                                                                    f"{safe_repr(counts)}",
-                                    kind="type"))
-        elif counts < 1:
-            problems.append(Problem((*path, "accumulative_counts"), f"must be >= 1 (1: no accumulation), got {counts}"))
-        elif counts > _MAX_COUNTS:
-            problems.append(Problem((*path, "accumulative_counts"), f"must be at most {_MAX_COUNTS} (iterations per "
-                                                                    f"update), got {safe_repr(counts)}"))
+        problems += checks.integer(wrapper["accumulative_counts"], (*path, "accumulative_counts"), low=1,
+                                   high=_MAX_COUNTS, meaning="iterations per update; 1: no accumulation")
     if "clip_grad" in wrapper:
         problems += check_clip_config(wrapper["clip_grad"], (*path, "clip_grad"))
     if "dtype" in wrapper:
         problems += _check_dtype(wrapper["dtype"], (*path, "dtype"))
     if "loss_scale" in wrapper:
         problems += _check_loss_scale(wrapper["loss_scale"], (*path, "loss_scale"))
-    if "use_fsdp" in wrapper and not isinstance(wrapper["use_fsdp"], bool):
-        problems.append(Problem((*path, "use_fsdp"), f"must be True or False, got {safe_repr(wrapper['use_fsdp'])}",
-                                kind="type"))
+    if "use_fsdp" in wrapper:
+        problems += checks.boolean(wrapper["use_fsdp"], (*path, "use_fsdp"))
     return problems
 
 
@@ -164,44 +165,16 @@ def _check_dtype(dtype: Any, path: tuple[str, ...]) -> list[Problem]:
 _MAX_COUNTS = 2**31 - 1
 
 
-def _finite(value: int | float) -> bool:
-    """``math.isfinite`` that answers False for an integer too large for a float instead of raising."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _check_loss_scale(scale: Any, path: tuple[str, ...]) -> list[Problem]:
     if scale is None or (isinstance(scale, str) and scale == "dynamic"):
         return []
     if isinstance(scale, (int, float)) and not isinstance(scale, bool):
-        return [] if scale > 0 and _finite(scale) else [
-            Problem(path, f"a static loss scale must be a positive finite number, got {safe_repr(scale)}")]
+        return checks.real(scale, path, low=0, low_open=True, meaning="a static loss scale")
     if isinstance(scale, Mapping):
-        problems = []
+        problems = checks.known_keys(scale, path, _SCALER_ARGS, what="torch's GradScaler")
         for key, value in scale.items():
-            where = (*path, safe_str(key))
-            if key not in _SCALER_ARGS:
-                problems.append(Problem(where, f"is not an argument of torch's GradScaler."
-                                               f"{did_you_mean(safe_str(key), _SCALER_ARGS)} It takes: "
-                                               f"{', '.join(_SCALER_ARGS)}"))
-            elif key == "enabled":
-                if not isinstance(value, bool):
-                    problems.append(Problem(where, f"must be True or False, got {safe_repr(value)}", kind="type"))
-            elif key == "growth_interval":
-                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                    problems.append(Problem(where, f"must be a whole number >= 1, got {safe_repr(value)}"))
-            elif not isinstance(value, (int, float)) or isinstance(value, bool):
-                problems.append(Problem(where, f"must be a number, got {safe_repr(value)}", kind="type"))
-            elif not _finite(value):
-                problems.append(Problem(where, f"must be a finite number, got {safe_repr(value)}"))
-            elif key == "init_scale" and value <= 0:
-                problems.append(Problem(where, f"must be positive, got {safe_repr(value)}"))
-            elif key == "growth_factor" and value <= 1:
-                problems.append(Problem(where, f"must be > 1, got {safe_repr(value)}"))
-            elif key == "backoff_factor" and not 0 < value < 1:
-                problems.append(Problem(where, f"must be between 0 and 1, got {safe_repr(value)}"))
+            if key in _SCALER_ARGS:
+                problems += _SCALER_CHECKS[key](value, (*path, key))
         return problems
     if isinstance(scale, str):
         return [Problem(path, f"must be 'dynamic', a positive number or a dict of GradScaler arguments, got "
