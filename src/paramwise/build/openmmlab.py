@@ -50,7 +50,7 @@ _PW = ("optimizer", "paramwise_cfg")
 _TOKENS = ("backbone.cls_token", "backbone.mask_token", "backbone.pos_embed")  # the peers compare full names
 _MM_NORMS = (_BatchNorm, _InstanceNorm, nn.GroupNorm, nn.LayerNorm)  # mmengine's is_norm
 #: the most layers num_layers may count: the decay raises the rate to powers up to it (far beyond any backbone)
-_MAX_LAYERS = 10_000
+_MAX_LAYERS = 10**6
 
 Bound = Callable[[str, torch.Tensor, nn.Module], tuple[Factor, ...]]
 

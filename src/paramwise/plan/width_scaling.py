@@ -76,6 +76,8 @@ _LAYER_VARIABLES = frozenset({"layer", "num_layers"})
 
 _WIDTH_KEYS = ("base_shapes", "base_model", "delta_model", "optimizer", "readout", "scale_weight_decay", "scale_eps")
 _BASE_KEYS = ("base_shapes", "base_model", "delta_model")
+#: the most layers a scale rule may count: expressions read it as a float (far beyond any network)
+_MAX_LAYERS = 10**6
 _RULE_KEYS = ("match", "lr_mult", "decay_mult", "num_layers")
 _RULE = "width_scaling"
 
@@ -703,7 +705,7 @@ def _scale_rule(
             except re.error as e:
                 problems.append(Problem((*path, "match"), f"is not a valid regular expression: {e}"))
     num_layers = entry.get("num_layers")
-    problems += checks.integer(num_layers, (*path, "num_layers"), low=1, optional=True)
+    problems += checks.integer(num_layers, (*path, "num_layers"), low=1, high=_MAX_LAYERS, optional=True)
     exprs: dict[str, Expression | None] = {}
     for key, base in (("lr_mult", "lr"), ("decay_mult", "weight_decay")):
         raw = entry.get(key)

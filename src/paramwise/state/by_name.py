@@ -122,11 +122,13 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _number(value: Any) -> float | None:
-    """A hyperparameter as a finite float (a one-element tensor too), or None: nan and inf rescale nothing."""
+def _level(value: Any) -> float | None:
+    """A scheduled hyperparameter (or its base) as a finite float >= 0, a one-element tensor too; else None:
+    a schedule does not continue from nan, inf, a negative value or text."""
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
         value = float(value)
-    return checks.real_value(value)
+    number = checks.real_value(value)
+    return number if number is not None and number >= 0 else None
 
 
 def check_structure(state_dict: Any, what: str) -> tuple[Mapping[Any, Any], list[Mapping[str, Any]]]:
@@ -326,13 +328,16 @@ def _merge_group_values(
                             f"into it; the config's {key} is used and the schedule restarts there")
             continue
         base_new = group.get(f"initial_{key}", group[key])
-        if _same(base_old, base_new):
+        if _level(value) is None and _level(base_new) is not None:  # nan, inf, text: nothing to continue from
+            unmapped.append(f"group {gi}: the checkpoint's scheduled {key} is {safe_repr(value, 40)}, not a finite "
+                            "number >= 0; the config's value is used and the schedule restarts there")
+        elif _same(base_old, base_new):
             new_group[key] = value
         else:
-            ratio_old, ratio_new, now = _number(base_old), _number(base_new), _number(value)
+            ratio_old, ratio_new, now = _level(base_old), _level(base_new), _level(value)
             rescaled = None
             if ratio_old and ratio_new is not None and now is not None:  # the schedule's progress under the new base
-                rescaled = _number(now * ratio_new / ratio_old)  # None where it overflows a float
+                rescaled = _level(now * ratio_new / ratio_old)  # None where it overflows a float
             if rescaled is not None:
                 new_group[key] = rescaled
             else:
