@@ -264,7 +264,7 @@ def _wrapper_options() -> list[Option]:
                           frozenset({"inf"}) if key == "norm_type" else frozenset()))  # inf: the max norm
     out.append(Option("clip_grad.groups[0]", (*clip, "groups[0]"),
                       lambda v: _wrap({"clip_grad": {"max_norm": 1.0, "per_group": True, "groups": [v]}}),
-                      valid="head"))
+                      frozenset({"text"}), valid="head"))  # text is a name substring: '1' selects blocks.1
     return out
 
 

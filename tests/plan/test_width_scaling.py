@@ -444,7 +444,7 @@ def test_hostile_expressions_in_a_config(text: str) -> None:
         ([dict(match="qkv(", lr_mult=1)], "0 -> match", "not a valid regular expression"),
         ([dict(match="qkv")], "0", "sets neither lr_mult nor decay_mult"),
         ([dict(match="qkv", lr_mul=2)], "0 -> lr_mul", "Did you mean 'lr_mult'"),
-        ([dict(match="qkv", lr_mult=1, num_layers=0)], "0 -> num_layers", "whole number >= 1"),
+        ([dict(match="qkv", lr_mult=1, num_layers=0)], "0 -> num_layers", "whole number in [1, 1000000]"),
         ([], "", "non-empty list"),
         ("qkv", "", "non-empty list"),
         (dict(base_shapes={}, rules=[dict(lr_mult=1)]), "base_shapes", "no expression reads the base shape"),
