@@ -299,7 +299,8 @@ def test_bad_multiplier_values(value) -> None:
 def test_quoted_numbers_say_to_drop_the_quotes_with_the_users_value() -> None:
     problems = problems_of(dict(type="AdamW", lr="1e-3", weight_decay=-1.0,
                                 paramwise_cfg=dict(custom_keys={"head": dict(lr_mult=" 0.1")})))
-    assert problems[0] == "optimizer -> lr: must be a finite number >= 0, got the text '1e-3': write 1e-3 without quotes"
+    assert problems[0] == ("optimizer -> lr: must be a finite number >= 0, got the text '1e-3': "
+                           "write 1e-3 without quotes")
     assert "YAML" not in " ".join(problems)  # the YAML reader takes 1e-3 as a float: no YAML hint anywhere
     assert "weight_decay: must be a number >= 0, got -1.0" in problems[1]
     assert "head -> lr_mult: must be a finite number >= 0, got the text ' 0.1': write 0.1 without quotes" in problems[2]
