@@ -8,28 +8,24 @@ plan -> groups -> ``torch.optim`` optimizer. Users register their own constructo
 from __future__ import annotations
 
 import inspect
-import os
-import sys
-import warnings
 from collections.abc import Mapping, Sequence
-from types import FrameType, MappingProxyType
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from paramwise.state.by_name import enable_state_by_name
-from paramwise.suggestions import short_list
-from paramwise.errors import warn_user, ConfigError, ParamwiseWarning, Problem, SharedParameterError
-from paramwise.plan.groups import torch_param_groups
+from paramwise.errors import ConfigError, Problem, SharedParameterError, warn_user
 from paramwise.layers import is_dcn_module as is_dcn
 from paramwise.optimizers import OPTIMIZERS
-from paramwise.walk import iter_module_sites, named_parameters, unwrap_model
-from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
+from paramwise.plan.groups import torch_param_groups
 from paramwise.plan.plan import Plan, frozen_notes, make_plan, plan_from_entries
-from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
 from paramwise.plan.rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, plan_base
-from paramwise.suggestions import did_you_mean, plural, safe_repr
+from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
+from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
+from paramwise.state.by_name import enable_state_by_name
+from paramwise.suggestions import did_you_mean, plural, safe_repr, short_list
+from paramwise.walk import iter_module_sites, named_parameters, unwrap_model
 
 __all__ = [
     "CONSTRUCTORS",
