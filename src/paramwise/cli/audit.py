@@ -19,9 +19,7 @@ from paramwise.cli.common import (
     add_command,
     add_config_args,
     add_format_arg,
-    load_model,
-    load_optimizer_cfg,
-    plan_and_build,
+    plan_args,
     print_json,
     print_rich,
     rich_console,
@@ -76,11 +74,10 @@ def run(args: argparse.Namespace) -> int:
     """Print the findings; with --strict, exit 1 when any is a warning."""
     from paramwise.plan.audit import audit_plan
 
-    loaded = load_optimizer_cfg(args.config, args.cfg_options)
-    model = load_model(args.model, args.model_args)
-    plan = plan_and_build(model, loaded, build=False)[0]
-    norm_types = (loaded.optimizer.get("paramwise_cfg") or {}).get("norm_types") or ()
-    findings = audit_plan(plan, model, norm_types=[norm_types] if isinstance(norm_types, (str, type)) else norm_types)
+    planned = plan_args(args, build=False)
+    norm_types = (planned.loaded.optimizer.get("paramwise_cfg") or {}).get("norm_types") or ()
+    norm_types = [norm_types] if isinstance(norm_types, (str, type)) else norm_types
+    findings = audit_plan(planned.plan, planned.model, norm_types=norm_types)
     if args.format == "json":
         from paramwise.render import json_safe
 

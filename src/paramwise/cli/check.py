@@ -12,16 +12,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from paramwise.cli.common import (
-    EXIT_OK,
-    EXIT_PROBLEMS,
-    add_command,
-    add_config_args,
-    load_model,
-    load_optimizer_cfg,
-    plan_and_build,
-    problem_lines,
-)
+from paramwise.cli.common import EXIT_OK, EXIT_PROBLEMS, add_command, add_config_args, plan_args, problem_lines
 from paramwise.errors import ConfigError, ParamwiseError, UsageError
 from paramwise.suggestions import plural
 
@@ -50,10 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from paramwise.models import ModelSpecError
 
     try:
-        loaded = load_optimizer_cfg(args.config, args.cfg_options)
-        model = load_model(args.model, args.model_args)
         # building catches what only the optimizer itself checks (betas out of range, ...)
-        plan, _ = plan_and_build(model, loaded, build=True)
+        plan = plan_args(args, build=True).plan
     except ConfigError as e:
         problems, title = problem_lines(e), e.title
     except (UsageError, ModelSpecError):

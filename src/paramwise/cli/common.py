@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_PROBLEMS",
     "EXIT_USAGE",
     "MODEL_HELP",
+    "Planned",
     "TRACEBACK_HELP",
     "add_command",
     "add_config_args",
@@ -37,9 +38,9 @@ __all__ = [
     "explain",
     "load_config",
     "load_model",
-    "load_optimizer_cfg",
     "optimizer_of",
     "plan_and_build",
+    "plan_args",
     "print_json",
     "print_rich",
     "problem_lines",
@@ -183,11 +184,6 @@ def optimizer_of(cfg: Any, path: str) -> Any:
         raise ConfigError(e.problems, title=f"{e.title} in {path}") from e
 
 
-def load_optimizer_cfg(path: str, overrides: Sequence[str]) -> Any:
-    """Read CONFIG, apply --cfg-options, and return its ``OptimizerConfig`` (optim_wrapper wins)."""
-    return optimizer_of(load_config(path, overrides), path)
-
-
 def load_model(spec: str, model_args: str | None) -> Any:
     """The model named by --model, called with --model-args."""
     kwargs: Any = {}
@@ -234,6 +230,26 @@ def plan_and_build(model: Any, loaded: Any, *, build: bool) -> tuple[Any, Any]:
     notes = tuple(dataclasses.replace(n, path=loaded.locate(n.path)) for n in plan.notes)
     plan = dataclasses.replace(plan, warnings=found, notes=notes)
     return plan, optimizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Planned:
+    """What a command's CONFIG, --cfg-options, --model and --model-args come to."""
+
+    cfg: Any  # the whole config, --cfg-options applied
+    loaded: Any  # its OptimizerConfig
+    model: Any
+    plan: Any
+    optimizer: Any  # None unless built
+
+
+def plan_args(args: argparse.Namespace, *, build: bool) -> Planned:
+    """Read the config, load the model, plan (and with ``build``, build the optimizer), in that order."""
+    cfg = load_config(args.config, args.cfg_options)
+    loaded = optimizer_of(cfg, args.config)
+    model = load_model(args.model, args.model_args)
+    plan, optimizer = plan_and_build(model, loaded, build=build)
+    return Planned(cfg, loaded, model, plan, optimizer)
 
 
 # ----------------------------------------------------------------------------- printing

@@ -18,10 +18,7 @@ from paramwise.cli.common import (
     add_command,
     add_config_args,
     add_format_arg,
-    load_config,
-    load_model,
-    optimizer_of,
-    plan_and_build,
+    plan_args,
     print_json,
     print_rich,
     rich_console,
@@ -87,13 +84,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.iters < 1:
         raise UsageError("--iters must be at least 1")
-    cfg = load_config(args.config, args.cfg_options)
-    loaded = optimizer_of(cfg, args.config)
-    model = load_model(args.model, args.model_args)
-    _, optimizer = plan_and_build(model, loaded, build=True)
-    schedule = schedule_of(cfg, optimizer, args.iters, args.epoch_length)
+    planned = plan_args(args, build=True)
+    schedule = schedule_of(planned.cfg, planned.optimizer, args.iters, args.epoch_length)
     if schedule is None:
-        hint = " mmcv's lr_config is not read: write it as param_scheduler." if "lr_config" in cfg else ""
+        hint = " mmcv's lr_config is not read: write it as param_scheduler." if "lr_config" in planned.cfg else ""
         raise ConfigError([Problem(("param_scheduler",), "is missing: the config has no schedule to show, e.g. "
                                                           "param_scheduler=[dict(type='LinearLR', start_factor=0.1, "
                                                           f"by_epoch=False, begin=0, end=500), ...].{hint}",

@@ -16,9 +16,7 @@ from paramwise.cli.common import (
     add_command,
     add_config_args,
     add_format_arg,
-    load_model,
-    load_optimizer_cfg,
-    plan_and_build,
+    plan_args,
     print_json,
     print_rich,
     rich_console,
@@ -46,9 +44,7 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the plan; a --filter that matches nothing is a note on stderr."""
-    loaded = load_optimizer_cfg(args.config, args.cfg_options)
-    model = load_model(args.model, args.model_args)
-    plan = plan_and_build(model, loaded, build=False)[0]
+    plan = plan_args(args, build=False).plan
     from paramwise import render
 
     options = {"group_by": args.group_by, "name_filter": args.filter}

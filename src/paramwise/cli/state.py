@@ -17,9 +17,9 @@ from paramwise.cli.common import (
     add_command,
     add_format_arg,
     add_model_args,
-    load_model,
-    load_optimizer_cfg,
-    plan_and_build,
+    load_config,
+    optimizer_of,
+    plan_args,
     print_json,
     quietly,
 )
@@ -69,13 +69,12 @@ def run(args: argparse.Namespace) -> int:
     groups = describe_state(saved)
     report = None
     if args.config:
-        loaded = load_optimizer_cfg(args.config, args.cfg_options)
-        model = load_model(args.model, args.model_args)
-        _, optimizer = plan_and_build(model, loaded, build=True)
+        planned = plan_args(args, build=True)
         if any(g["names"] is None for g in groups):
-            old_cfg = load_optimizer_cfg(args.saved_with, []).optimizer if args.saved_with else loaded.optimizer
-            saved = quietly(name_optimizer_state, saved, model, old_cfg)
-        report = map_state_by_name(optimizer, saved)[1]
+            # the saved order is the one the config it was saved with gives (--saved-with, else --config)
+            old = optimizer_of(load_config(args.saved_with, []), args.saved_with) if args.saved_with else planned.loaded
+            saved = quietly(name_optimizer_state, saved, planned.model, old.optimizer)
+        report = map_state_by_name(planned.optimizer, saved)[1]
     if args.format == "json":
         from paramwise.render import json_safe
 
