@@ -317,3 +317,13 @@ def test_optim_wrapper_problems_name_their_place_in_that_config(tmp_path: Path,
     assert main(["check", path, "--model", "tiny_convnet"]) == 1
     err = capsys.readouterr().err
     assert "optim_wrapper -> paramwise_cfg -> custom_keys -> nothing_here: matches no parameter" in err
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import paramwise
+    from paramwise.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"paramwise {paramwise.__version__}"

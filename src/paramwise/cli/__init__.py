@@ -15,12 +15,12 @@ May import: anything in paramwise. The CLI is the top layer: nothing in paramwis
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import traceback
 from collections.abc import Sequence
 
-from paramwise import __version__
 from paramwise.cli import audit, check, demo, listing, schedule, show, state
 from paramwise.cli.common import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, TRACEBACK_HELP, explain
 from paramwise.errors import UsageError
@@ -30,6 +30,14 @@ __all__ = ["COMMANDS", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "UsageError", "
 COMMANDS = (show, check, audit, schedule, state, listing, demo)  # in the order `paramwise --help` lists them
 
 
+def _version() -> str:
+    """The installed distribution's version (the CLI sits below nothing, so it does not import the package root)."""
+    try:
+        return importlib.metadata.version("paramwise")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``paramwise`` command."""
     parser = argparse.ArgumentParser(
@@ -37,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show, check and try optimizer configs with per-parameter rules (paramwise_cfg).",
         epilog="Run `paramwise demo` for a quick tour. Exit codes: 0 ok, 1 config problems, 2 usage errors.",
     )
-    parser.add_argument("--version", action="version", version=f"paramwise {__version__}")
+    parser.add_argument("--version", action="version", version=f"paramwise {_version()}")
     parser.add_argument("--traceback", action="store_true", help=TRACEBACK_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
