@@ -25,6 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import paramwise.config.config as config_module
+import paramwise.config.configdict as configdict_module
 from paramwise.cli import main as cli_main
 from paramwise.config.config import Config, parse_cfg_options
 from paramwise.config.formats import MAX_DEPTH, MAX_INHERITANCE, MAX_VALUES
@@ -179,7 +180,7 @@ def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
 
 
 def test_expansion_limit_counts_expanded_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(config_module, "MAX_VALUES", 1000)
+    monkeypatch.setattr(configdict_module, "MAX_VALUES", 1000)  # the structure check reads the limit there
     assert Config.fromfile(write(tmp_path, "ok.yaml", laughs(2, 30)))  # 30 + 900 strings, + containers
     with pytest.raises(ConfigFileError, match="more than 1,000 values"):
         Config.fromfile(write(tmp_path, "big.yaml", laughs(3, 10)))
