@@ -435,8 +435,10 @@ def test_shadowed_and_frozen_only_keys_are_explained_not_called_unmatched() -> N
 
 
 def test_constructor_none_means_the_default() -> None:
-    opt = build(dict(type="SGD", lr=0.1, constructor=None))
-    assert isinstance(opt, torch.optim.SGD)
+    cfg = dict(type="SGD", lr=0.1, weight_decay=1e-4, paramwise_cfg=dict(norm_decay_mult=0.0))
+    opt, default = build(dict(cfg, constructor=None)), build(cfg)
+    assert type(opt) is torch.optim.SGD
+    assert str(opt.state_dict()["param_groups"]) == str(default.state_dict()["param_groups"])
 
 
 def test_optimizer_whose_default_lr_is_none() -> None:
