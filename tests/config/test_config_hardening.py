@@ -181,7 +181,8 @@ def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
 
 def test_expansion_limit_counts_expanded_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(configdict_module, "MAX_VALUES", 1000)  # the structure check reads the limit there
-    assert Config.fromfile(write(tmp_path, "ok.yaml", laughs(2, 30)))  # 30 + 900 strings, + containers
+    cfg = Config.fromfile(write(tmp_path, "ok.yaml", laughs(2, 30)))  # 30 + 900 strings, + containers: loads
+    assert cfg.l0 == ["lol"] * 30 and cfg.l1 == [["lol"] * 30] * 30
     with pytest.raises(ConfigFileError, match="more than 1,000 values"):
         Config.fromfile(write(tmp_path, "big.yaml", laughs(3, 10)))
 
