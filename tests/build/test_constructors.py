@@ -161,6 +161,7 @@ def test_shared_module_also_detected() -> None:
         build_optimizer(model, dict(type="SGD", lr=0.1))
 
 
+@pytest.mark.slow
 def test_wrappers_are_seen_through() -> None:
     model = Net()
     cfg = dict(type="SGD", lr=1.0, paramwise_cfg=dict(custom_keys={"head": dict(lr_mult=0.5)}))
@@ -498,6 +499,7 @@ def test_a_plan_is_built_only_by_the_config_it_was_made_from() -> None:
         adamw.build(plan)
 
 
+@pytest.mark.slow
 def test_render_and_plan_import_no_cycle() -> None:
     import subprocess
     import sys

@@ -546,6 +546,7 @@ def check_outcome(action: Callable[[], Any], *names: str) -> str:
     return "ok"
 
 
+@pytest.mark.slow
 @given(file=config_texts())
 def test_fuzz_fromfile(file: tuple[str, str]) -> None:
     name, text = file

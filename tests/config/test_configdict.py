@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from paramwise.config.config import Config, ConfigDict
@@ -58,7 +58,6 @@ def dicts_are(cls: type, value: Any) -> bool:
     return True
 
 
-@settings(max_examples=300, deadline=None)
 @given(start=DICTS, updates=st.lists(st.tuples(DICTS, DICTS), min_size=1, max_size=3))
 def test_update_matches_mmengine(start: dict[str, Any], updates: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     ours, theirs = ConfigDict(start), MMConfigDict(start)
@@ -75,7 +74,6 @@ def test_update_matches_mmengine(start: dict[str, Any], updates: list[tuple[dict
     assert plain(ours) == plain(theirs)
 
 
-@settings(max_examples=150, deadline=None)
 @given(start=DICTS, other=DICTS)
 def test_merge_operators_match_mmengine(start: dict[str, Any], other: dict[str, Any]) -> None:
     ours, theirs = ConfigDict(start), MMConfigDict(start)
