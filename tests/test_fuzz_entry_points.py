@@ -261,6 +261,7 @@ def state_dicts(draw: st.DrawFn, named: bool) -> Any:
     return _damage(draw, _trained_state(_model()), named)
 
 
+@pytest.mark.slow
 @given(sd=state_dicts(named=True), strict=st.booleans(), skip=st.booleans())
 @example(sd={"state": {}, "param_groups": [{"params": [0], "param_names": [3]}]}, strict=False, skip=False)
 @example(sd={"state": {}, "param_groups": [{"params": 5, "param_names": ["0.weight"]}]}, strict=False, skip=False)
@@ -275,6 +276,7 @@ def test_load_optimizer_state_fuzz(sd: Any, strict: bool, skip: bool) -> None:
         assert same(optimizer.state_dict(), before)
 
 
+@pytest.mark.slow
 @given(sd=state_dicts(named=False), cfg=st.one_of(st.none(), st.just(dict(type="SGD", lr=0.1)), values),
        names=st.one_of(st.none(), st.lists(st.sampled_from(["0.weight", "0.bias", "1.weight", "1.bias", "2.weight",
                                                            "2.bias", "nope"]), max_size=7), values))

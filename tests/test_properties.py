@@ -89,6 +89,7 @@ def layout(optimizer: torch.optim.Optimizer) -> list[tuple[list[str], dict[str, 
     return [(list(g["param_names"]), hyperparams(g)) for g in optimizer.param_groups]
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(configs(), st.data())
 def test_layout_invariants(case: tuple[str, dict, dict], data: st.DataObject) -> None:
@@ -153,6 +154,7 @@ def test_layout_invariants(case: tuple[str, dict, dict], data: st.DataObject) ->
     assert fresh_opt is not None and layout(fresh_opt) == layout(optimizer)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # torch.compile
 @settings(max_examples=60)
 @given(configs())
@@ -188,6 +190,7 @@ def _fill_grads(model: nn.Module, seed: int) -> None:
         p.grad = torch.randn(p.shape, generator=gen) if p.requires_grad else None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("optimizers", "foreach"),
     [(("SGD", "SGD_no_wd"), False), (("SGD", "SGD_no_wd"), True),

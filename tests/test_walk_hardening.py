@@ -286,6 +286,7 @@ def _torch_names(model: nn.Module, frozen: str) -> Iterator[str]:
             yield name
 
 
+@pytest.mark.slow
 @compile_warning
 @pytest.mark.filterwarnings("ignore::paramwise.errors.ParamwiseWarning")  # notes on frozen and shared parameters
 @given(case=models, frozen=st.sampled_from(["exclude", "include"]), bias_decay=st.sampled_from([None, 0.0]))

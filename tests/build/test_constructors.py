@@ -161,6 +161,7 @@ def test_shared_module_also_detected() -> None:
         build_optimizer(model, dict(type="SGD", lr=0.1))
 
 
+@pytest.mark.slow
 def test_wrappers_are_seen_through() -> None:
     model = Net()
     cfg = dict(type="SGD", lr=1.0, paramwise_cfg=dict(custom_keys={"head": dict(lr_mult=0.5)}))
@@ -436,8 +437,10 @@ def test_shadowed_and_frozen_only_keys_are_explained_not_called_unmatched() -> N
 
 
 def test_constructor_none_means_the_default() -> None:
-    opt = build(dict(type="SGD", lr=0.1, constructor=None))
-    assert isinstance(opt, torch.optim.SGD)
+    cfg = dict(type="SGD", lr=0.1, weight_decay=1e-4, paramwise_cfg=dict(norm_decay_mult=0.0))
+    opt, default = build(dict(cfg, constructor=None)), build(cfg)
+    assert type(opt) is torch.optim.SGD
+    assert str(opt.state_dict()["param_groups"]) == str(default.state_dict()["param_groups"])
 
 
 def test_optimizer_whose_default_lr_is_none() -> None:
@@ -497,6 +500,7 @@ def test_a_plan_is_built_only_by_the_config_it_was_made_from() -> None:
         adamw.build(plan)
 
 
+@pytest.mark.slow
 def test_render_and_plan_import_no_cycle() -> None:
     import subprocess
     import sys

@@ -335,6 +335,7 @@ def configs(draw: st.DrawFn) -> tuple[str, dict, dict]:
     return model_name, optimizer_cfg, pw
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::paramwise.ParamwiseWarning")  # generated keys often match nothing
 @settings(max_examples=400)
 @given(configs())
@@ -343,6 +344,7 @@ def test_generated_configs_same_as_mmengine(case: tuple[str, dict, dict]) -> Non
     assert_same_as_mmengine(build(model_name), optimizer_cfg, pw)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::paramwise.ParamwiseWarning")
 @settings(max_examples=150)
 @given(configs(), st.data())

@@ -520,6 +520,7 @@ def configs(with_none: bool) -> st.SearchStrategy[dict[str, Any]]:
     return st.dictionaries(top_keys, config_values(with_none), max_size=5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".py", ".json", ".yaml", ".toml"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
@@ -534,6 +535,7 @@ def test_dump_then_load_round_trips(tmp_path: Path, suffix: str, data: st.DataOb
 any_keys = st.text().filter(lambda k: k not in RESERVED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".py", ".json", ".yaml", ".toml"])
 @settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())

@@ -375,7 +375,13 @@ def test_bad_values_are_reported_at_their_path(cfg: dict[Any, Any], needle: str,
 
 def test_none_still_means_unset_for_known_keys() -> None:
     cfg = dict(type="SGD", lr=0.1, paramwise_cfg=dict(bias_lr_mult=None, frozen=None, layer_decay=None))
-    plan_params(_model(), cfg)
+    model = _model()
+    unset = plan_params(model, dict(type="SGD", lr=0.1))
+    plan = plan_params(model, cfg)
+    def outcome(plan: Any) -> Any:
+        return [(e.name, dict(e.hyperparams), dict(e.rules)) for e in plan], plan.warnings, plan.frozen
+
+    assert outcome(plan) == outcome(unset)  # as if the keys were not written
 
 
 def test_deeply_nested_and_self_referencing_values() -> None:

@@ -230,8 +230,11 @@ def test_composed_multiplier_is_not_idle() -> None:
     model = with_infshape(MLP(64), MLP(16))
     cfg = dict(type="SGD", lr=LR, weight_decay=WD, paramwise_cfg=dict(width_scaling=True, norm_decay_mult=0.0))
     with warnings.catch_warnings():
-        warnings.simplefilter("error", paramwise.ParamwiseWarning)
-        paramwise.plan_params(model, cfg)
+        warnings.simplefilter("error", paramwise.ParamwiseWarning)  # norm_decay_mult is not reported as idle
+        plan = paramwise.plan_params(model, cfg)
+    for name in ("norm.weight", "norm.bias"):  # because it does decide: it composes with width_scaling
+        assert plan[name].rules["weight_decay"] == "norm_decay_mult x width_scaling"
+        assert plan[name].hyperparams == {"lr": pytest.approx(LR * 4), "weight_decay": 0.0}
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))

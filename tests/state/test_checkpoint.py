@@ -307,6 +307,7 @@ def test_mmengine_checkpoint_converted_continues_as_mmengine_does() -> None:
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
 @given(
     first=st.sampled_from(["a", "b", "head", "norm", ".bias", "weight"]),
     second=st.sampled_from(["a", "b", "head", "norm", ".bias", "weight"]),

@@ -159,16 +159,87 @@ def test_same_parameters_as_mmengine(wrapper_type: str, acc: int, clip: dict[str
     assert params(ours_model)["head.weight"].ne(params(net())["head.weight"]).any()  # it did train
 
 
+OptimizerState = tuple[dict[str, Any], dict[str, Any]]
+
+
+def optimizer_state(model: nn.Module, wrapper: Any) -> OptimizerState:
+    """(state tensors, hyperparameters) per parameter name: comparable whatever the groups and their order."""
+    optimizer = wrapper.optimizer
+    names = {id(p): n for n, p in model.named_parameters()}
+    state = {names[id(p)]: {k: v.clone() for k, v in s.items()} for p, s in optimizer.state.items()}
+    hyper = {names[id(p)]: {k: group[k] for k in optimizer.defaults} for group in optimizer.param_groups
+             for p in group["params"]}
+    return state, hyper
+
+
+def assert_same_optimizer_state(a: OptimizerState, b: OptimizerState) -> None:
+    (a_state, a_hyper), (b_state, b_hyper) = a, b
+    assert a_hyper == b_hyper
+    assert a_state.keys() == b_state.keys()
+    for name in a_state:
+        assert a_state[name].keys() == b_state[name].keys(), name
+        for key in a_state[name]:
+            assert torch.equal(a_state[name][key], b_state[name][key]), (name, key)
+
+
+def counters(wrapper: Any) -> tuple[int, int, int | None]:
+    """inner_count, max_counts and (paramwise only) step_count."""
+    return wrapper.inner_count, wrapper._max_counts, getattr(wrapper, "step_count", None)
+
+
 def test_mmengine_loads_our_state_dict_and_we_load_its() -> None:
+    """Each load gives the loading side the source's optimizer state and hyperparameters, and the same next step.
+
+    mmengine's state dict holds only the optimizer's (its runner sets the counters), so counters travel
+    only between paramwise wrappers; a load from mmengine keeps ours, and mmengine ignores our extra key.
+    Each state dict is loaded as a copy, as from a checkpoint file: torch's optimizer keeps the tensors it
+    is given, so a state dict loaded in-process would leave the two sides stepping the same tensors.
+    """
     ours_model, mm_model = net(), net()
-    data = batches(3)
     with mmengine_on_cpu() as mm_optim:
-        mm = mm_optim.build_optim_wrapper(mm_model, dict(optimizer=dict(type="AdamW", lr=1e-2)))
-        ours = build_optim_wrapper(ours_model, dict(optimizer=dict(type="AdamW", lr=1e-2)))
-        train(mm, mm_model, data)
-        train(ours, ours_model, data)
-        mm.load_state_dict(ours.state_dict())  # our extra key is left for torch, which ignores it
-        ours.load_state_dict(mm.state_dict())
+        mm = mm_optim.build_optim_wrapper(mm_model, dict(optimizer=dict(type="AdamW", lr=3e-3, weight_decay=0.1)))
+        ours = build_optim_wrapper(ours_model, dict(optimizer=dict(type="AdamW", lr=1e-2, betas=(0.8, 0.9))))
+        train(ours, ours_model, batches(3, seed=1))
+        train(mm, mm_model, batches(5, seed=2))  # other data, steps and hyperparameters: nothing is equal yet
+        assert optimizer_state(mm_model, mm)[1] != optimizer_state(ours_model, ours)[1]
+        step = batches(1, seed=9)
+
+        # ours -> mmengine
+        mm_counters = counters(mm)
+        mm_model.load_state_dict(ours_model.state_dict())
+        mm.load_state_dict(copy.deepcopy(ours.state_dict()))  # our extra key is left for torch, which ignores it
+        assert_same_optimizer_state(optimizer_state(mm_model, mm), optimizer_state(ours_model, ours))
+        assert counters(mm) == mm_counters
+        train(mm, mm_model, step)
+        train(ours, ours_model, step)
+        assert_close(params(mm_model), params(ours_model))
+
+        # mmengine -> ours: the state moves by name; our config wins for hyperparameters (docs/checkpoint.md)
+        train(mm, mm_model, batches(2, seed=3))
+        mm.optimizer.param_groups[0]["lr"] = 5e-3  # as a schedule would have set it
+        ours_counters, ours_hyper = counters(ours), optimizer_state(ours_model, ours)[1]
+        ours_model.load_state_dict(mm_model.state_dict())
+        with pytest.warns(ParamwiseWarning, match="lr: 0.005 in the checkpoint -> 0.01 now"):
+            ours.load_state_dict(copy.deepcopy(mm.state_dict()))
+        assert_same_optimizer_state(optimizer_state(ours_model, ours), (optimizer_state(mm_model, mm)[0], ours_hyper))
+        report = paramwise.last_load_report(ours.optimizer)
+        assert report is not None and [(c.key, c.saved, c.current) for c in report.changed] == [("lr", 5e-3, 1e-2)]
+        assert counters(ours) == ours_counters
+        mm.optimizer.param_groups[0]["lr"] = 1e-2  # the same hyperparameters again: the same step
+        train(mm, mm_model, step)
+        train(ours, ours_model, step)
+        assert_close(params(ours_model), params(mm_model))
+
+    # ours -> ours (a resumed run, the same config): the counters travel too
+    again_model = net(seed=5)
+    again = build_optim_wrapper(again_model, dict(optimizer=dict(type="AdamW", lr=1e-2, betas=(0.8, 0.9))))
+    again_model.load_state_dict(ours_model.state_dict())
+    again.load_state_dict(copy.deepcopy(ours.state_dict()))
+    assert_same_optimizer_state(optimizer_state(again_model, again), optimizer_state(ours_model, ours))
+    assert counters(again) == counters(ours) == (5, -1, 5)
+    train(again, again_model, step)
+    train(ours, ours_model, step)
+    assert_close(params(again_model), params(ours_model), exact=True)
 
 
 # ---------------------------------------------------------------------------------------- accumulation

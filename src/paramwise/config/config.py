@@ -12,6 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from paramwise.config.configdict import (
+    DELETE_KEY,
+    ConfigDict,
+    _data_repr,
+    _missing_key_text,
+    _structure,
+    _without_delete_keys,
+    _wrap,
+)
 from paramwise.config.formats import (
     BASE_KEY,
     DUMPERS,
@@ -24,7 +33,6 @@ from paramwise.config.formats import (
     dump_problems,
     dumps_python,
     key_text,
-    structure_problem,
 )
 from paramwise.config.lazy import LazyObject
 from paramwise.config.python import run_python_config, split_python_bases
@@ -47,7 +55,6 @@ from paramwise.errors import (
     Problem,
     UsageTypeError,
 )
-from paramwise.suggestions import did_you_mean
 
 __all__ = [
     "BASE_KEY",
@@ -69,156 +76,8 @@ __all__ = [
     "split_key_path",
 ]
 
-DELETE_KEY = "_delete_"
 #: Keys with a meaning in config files (inheritance), which an override can never set.
 RESERVED_KEYS = (BASE_KEY, DELETE_KEY)
-
-_MAX_LISTED_KEYS = 20
-
-
-# --------------------------------------------------------------------------- errors
-
-
-def _missing_key_text(key: str, keys: Iterable[Any]) -> str:
-    """Describe a missing key: the did-you-mean and the keys that do exist at that level."""
-    names = sorted(key_text(k) for k in keys)
-    listed = ", ".join(names[:_MAX_LISTED_KEYS]) + (", ..." if len(names) > _MAX_LISTED_KEYS else "")
-    return f"no key {key!r}.{did_you_mean(key, names)} Available keys here: {listed or '(none)'}."
-
-
-def _structure(value: Any, path: tuple[str, ...] = ()) -> Problem | None:
-    """What makes ``value`` unsafe to walk: a self-reference, too deep nesting, too many values."""
-    return structure_problem(value, max_depth=MAX_DEPTH, max_values=MAX_VALUES, path=path)
-
-
-def _check_structure(value: Any, title: str, path: tuple[str, ...] = ()) -> None:
-    """Raise a ConfigError at the key path where ``value`` refers to itself, nests or expands too far."""
-    problem = _structure(value, path)
-    if problem is not None:
-        raise ConfigError([problem], title=title)
-
-
-def _is_container(value: Any) -> bool:
-    return isinstance(value, (Mapping, list, tuple))
-
-
-# --------------------------------------------------------------------------- ConfigDict
-
-
-class ConfigDict(dict[str, Any]):
-    """A dict whose nested dicts are ConfigDicts too, so values read by attribute: ``cfg.optimizer.lr``.
-
-    String keys read as attributes; other keys (``{0: 19}`` in a .py config) are kept and read with
-    ``cfg[0]``. Keys that collide with dict methods (``items``, ``copy``, ...) still work with
-    ``cfg['items']``.
-    """
-
-    def __init__(self, data: Mapping[Any, Any] | None = None, /, **kwargs: Any) -> None:
-        super().__init__()
-        for given in (data, kwargs):  # checked as given, so a self-reference is reported where it is
-            if given:
-                _check_structure(given, f"invalid {type(self).__name__}() data")
-        _fill(self, {**(data or {}), **kwargs})
-
-    def __missing__(self, key: Any) -> Any:
-        raise ConfigKeyError(_missing_key_text(key_text(key), self), key=key)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") and name.endswith("__"):  # copy/pickle probe dunders: fail fast
-            raise AttributeError(name)
-        if name in self:
-            return dict.__getitem__(self, name)
-        raise ConfigAttributeError(_missing_key_text(name, self))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        attribute = getattr(type(self), name, None)
-        if isinstance(attribute, property):
-            object.__setattr__(self, name, value)
-        elif attribute is not None:
-            raise ConfigAttributeError(
-                f"{name!r} is a method of {type(self).__name__}; set the key with cfg[{name!r}] = ..."
-            )
-        else:
-            self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        if name not in self:
-            raise ConfigAttributeError(_missing_key_text(name, self))
-        del self[name]
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        if _is_container(value) and type(value) is not ConfigDict:  # a ConfigDict is kept, not walked
-            _check_structure(value, "invalid config value", (key_text(key),))
-        dict.__setitem__(self, key, _wrap(value))
-
-    def __dir__(self) -> list[str]:
-        return [*super().__dir__(), *(k for k in self if isinstance(k, str) and k.isidentifier())]
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({_data_repr(self)})"
-
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        """Set every key through ``__setitem__``, so nested dicts become ConfigDicts."""
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        """Like ``dict.setdefault``, but the stored default is wrapped like any other value."""
-        if key not in self:
-            self[key] = default
-        return dict.__getitem__(self, key)
-
-    def copy(self) -> ConfigDict:
-        """A shallow copy of the same type (``dict.copy`` would return a plain dict)."""
-        return type(self)(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the config as plain nested dicts and lists (tuples stay tuples).
-
-        Raises:
-            ConfigError: a list or dict in the config was changed in place to contain itself, or to nest
-                or expand beyond the limits (see :data:`MAX_DEPTH`, :data:`MAX_VALUES`).
-        """
-        _check_structure(self, "the config cannot be copied")
-        return _unwrap(self)
-
-
-def _data_repr(config: ConfigDict) -> str:
-    """The repr of a config's data; a config made to hold itself says so instead of recursing."""
-    problem = _structure(config)
-    return f"<cannot be shown: {problem}>" if problem else repr(_unwrap(config))
-
-
-def _fill(target: ConfigDict, items: Mapping[Any, Any]) -> None:
-    """Store already-checked items in ``target``, wrapping nested dicts."""
-    for key, value in items.items():
-        dict.__setitem__(target, key, _wrap(value))
-
-
-def _wrap(value: Any) -> Any:
-    """Turn nested mappings into ConfigDicts (keeping ConfigDicts as they are, so views stay shared)."""
-    if type(value) is ConfigDict:
-        return value
-    if isinstance(value, Mapping):
-        wrapped = ConfigDict.__new__(ConfigDict)
-        _fill(wrapped, value)
-        return wrapped
-    if type(value) is list:
-        return [_wrap(v) for v in value]
-    if type(value) is tuple:
-        return tuple(_wrap(v) for v in value)
-    return value
-
-
-def _unwrap(value: Any) -> Any:
-    """Turn ConfigDicts back into plain dicts, copying containers all the way down."""
-    if isinstance(value, dict):
-        return {k: _unwrap(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_unwrap(v) for v in value]
-    if type(value) is tuple:
-        return tuple(_unwrap(v) for v in value)
-    return value
 
 
 # --------------------------------------------------------------------------- Config
@@ -699,15 +558,6 @@ def _merge(base: dict[Any, Any], child: Mapping[Any, Any]) -> dict[Any, Any]:
         else:
             merged[key] = _without_delete_keys(value)
     return merged
-
-
-def _without_delete_keys(value: Any) -> Any:
-    """Drop ``_delete_`` keys below a value that replaces (rather than merges into) the base."""
-    if isinstance(value, dict):
-        return _merge({}, value)
-    if isinstance(value, (list, tuple)):
-        return type(value)(_without_delete_keys(v) for v in value)
-    return value
 
 
 def _suffix_of(path: Path, chain: Sequence[str]) -> str:

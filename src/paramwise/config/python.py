@@ -3,7 +3,8 @@ imports of other configs, and every third-party import turned into a :class:`Laz
 
 Only the standard library is really imported; ``from mmdet.models import RetinaNet`` binds a
 reference, so a config loads without mmdet installed. ``from mmengine.config import read_base``
-works whether or not mmengine is installed, because the import is answered here.
+works whether or not mmengine is installed, because the import is answered here. The code sees
+``_base_`` and imported values as ConfigDicts: read by attribute, merged by ``update``.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from paramwise.config.configdict import config_copy
 from paramwise.config.formats import key_text
 from paramwise.config.lazy import LazyObject
 from paramwise.config.refs import BaseRef, find_base_value, missing_ref_error, package_config_file
 from paramwise.errors import ConfigFileError
 from paramwise.suggestions import did_you_mean
 
-__all__ = ["BASE_KEY", "ConfigView", "ImportConfig", "run_python_config", "split_python_bases"]
+__all__ = ["BASE_KEY", "ImportConfig", "run_python_config", "split_python_bases"]
 
 BASE_KEY = "_base_"
 
@@ -35,55 +37,6 @@ ImportConfig = Callable[[Path, "int | None"], dict[str, Any]]
 _CODE_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _MMENGINE_CONFIG = "mmengine.config"
-
-
-class ConfigView(dict):  # type: ignore[type-arg]
-    """A dict whose keys read as attributes and whose ``update`` merges nested dicts.
-
-    This is what a config's code gets for ``_base_`` and for ``read_base()`` imports, so that
-    ``_base_.model.backbone`` and ``model.update(dict(head=dict(num_classes=3)))`` behave as with
-    mmengine's ConfigDict.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if name in self:
-            return self[name]
-        names = sorted(str(k) for k in self)
-        raise AttributeError(f"no key {name!r}.{did_you_mean(name, names)} Keys here: {', '.join(names) or '(none)'}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self[name] = value
-
-    def __delattr__(self, name: str) -> None:
-        del self[name]
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        dict.__setitem__(self, key, as_view(value))
-
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        """Merge nested dicts key by key (mmengine's ConfigDict.update); other values replace."""
-        for key, value in dict(*args, **kwargs).items():
-            current = self.get(key)
-            if isinstance(current, ConfigView) and isinstance(value, Mapping):
-                current.update(value)
-            else:
-                self[key] = value
-
-
-def as_view(value: Any) -> Any:
-    """Dicts (at any depth) as ConfigViews, sharing nothing with ``value``'s containers."""
-    if isinstance(value, Mapping):
-        view = ConfigView()
-        for key, item in value.items():
-            dict.__setitem__(view, key, as_view(item))
-        return view
-    if type(value) is list:
-        return [as_view(v) for v in value]
-    if type(value) is tuple:
-        return tuple(as_view(v) for v in value)
-    return value
 
 
 # --------------------------------------------------------------------------- _base_ in the code
@@ -207,7 +160,7 @@ def _module_of(
     file: Path, values: Mapping[str, Any], names: tuple[str, ...], asking: Path, line: int | None
 ) -> types.ModuleType:
     """A module-like object holding a loaded config's values, for ``from x import a`` and ``x.a``."""
-    public = {k: as_view(v) for k, v in values.items() if isinstance(k, str) and not k.startswith("_")}
+    public = {k: config_copy(v) for k, v in values.items() if isinstance(k, str) and not k.startswith("_")}
     missing = [n for n in names if n != "*" and n not in public]
     if missing:
         message = f"{file.name} defines no {missing[0]!r}.{did_you_mean(missing[0], sorted(public))}"
@@ -257,11 +210,11 @@ def run_python_config(
         "__builtins__": {**vars(builtins), "__import__": imports},
     }
     if bases is not None:
-        namespace[BASE_KEY] = as_view(copy.deepcopy(dict(bases)))
+        namespace[BASE_KEY] = config_copy(copy.deepcopy(dict(bases)))
     for token, ref in refs.items():  # a {{_base_.x}} outside a string reads as this name
         found, value = find_base_value(bases or {}, ref.dotted)
         if found:
-            namespace[token] = as_view(copy.deepcopy(value))
+            namespace[token] = config_copy(copy.deepcopy(value))
     try:
         exec(compile(tree, str(path), "exec"), namespace)
     except ConfigFileError:
