@@ -45,6 +45,7 @@ def assert_clean_error(result: subprocess.CompletedProcess[str], code: int) -> s
 # ----------------------------------------------------------------------------- subprocess: the real entry point
 
 
+@pytest.mark.slow
 def test_demo_trains_and_reports_lr_per_group() -> None:
     result = run("demo")
     assert result.returncode == 0, result.stderr
@@ -63,6 +64,7 @@ def test_demo_trains_and_reports_lr_per_group() -> None:
     assert re.search(r"wrapper: 50 optimizer steps for 100 iterations .* last gradient norm before clipping \d", out)
 
 
+@pytest.mark.slow
 def test_show_json_with_filter_and_cfg_options(tmp_path: Path) -> None:
     result = run("show", DEMO, "--model", "tiny_convnet", "--format", "json", "--filter", "backbone",
                  "--cfg-options", "optim_wrapper.optimizer.lr=0.01", "optim_wrapper.optimizer.betas=(0.8,0.9)",
@@ -84,6 +86,7 @@ def test_show_json_with_filter_and_cfg_options(tmp_path: Path) -> None:
     assert data["warnings"] == [] and data["frozen"] == [] and data["duplicates"] == []
 
 
+@pytest.mark.slow
 def test_show_csv_grouped_by_rule() -> None:
     result = run("show", DEMO, "-m", "tiny_convnet", "--format", "csv", "--group-by", "rule")
     assert result.returncode == 0, result.stderr
@@ -97,6 +100,7 @@ def test_show_csv_grouped_by_rule() -> None:
     assert next(r for r in rows if r["name"] == "neck.1.bias")["weight_decay"] == "0.0"
 
 
+@pytest.mark.slow
 def test_show_table_lists_warnings(tmp_path: Path) -> None:
     config = write(tmp_path, "vit.yaml", """
         optimizer:
@@ -120,24 +124,28 @@ def test_show_table_lists_warnings(tmp_path: Path) -> None:
     assert re.search(r"blocks\.0\.attn\.qkv\.weight\s+\d+x\d+\s.*0\.1\s+0\.0001\s+default", table_line), table_line
 
 
+@pytest.mark.slow
 def test_missing_config_file(tmp_path: Path) -> None:
     write(tmp_path, "adamw.py", "optimizer = dict(type='AdamW', lr=1e-3)\n")
     err = assert_clean_error(run("show", "adamw.yp", "--model", "tiny_mlp", cwd=tmp_path), 2)
     assert "config file 'adamw.yp' not found" in err and "Did you mean 'adamw.py'?" in err
 
 
+@pytest.mark.slow
 def test_bad_model_spec(tmp_path: Path) -> None:
     err = assert_clean_error(run("show", DEMO, "--model", "tiny_convnt"), 2)
     assert "unknown model 'tiny_convnt'" in err and "Did you mean 'tiny_convnet'" in err
     assert "package.module:callable" in err
 
 
+@pytest.mark.slow
 def test_unknown_optimizer_suggests_the_right_name(tmp_path: Path) -> None:
     config = write(tmp_path, "adamww.py", "optimizer = dict(type='AdamWW', lr=1e-3)\n")
     err = assert_clean_error(run("show", config, "--model", "tiny_mlp"), 1)
     assert "'AdamWW' is not in the optimizer registry" in err and "Did you mean 'AdamW'" in err
 
 
+@pytest.mark.slow
 def test_config_typos_are_all_listed_one_per_line(tmp_path: Path) -> None:
     config = write(tmp_path, "typo.py", """
         optimizer = dict(type="AdamW", lr=1e-3, weight_decy=0.05, paramwise_cfg=dict(norm_decay_mul=0.0))
@@ -149,6 +157,7 @@ def test_config_typos_are_all_listed_one_per_line(tmp_path: Path) -> None:
     assert any("paramwise_cfg -> norm_decay_mul" in line and "'norm_decay_mult'" in line for line in lines[1:])
 
 
+@pytest.mark.slow
 def test_check_passes_on_a_sound_config_with_an_imported_model(tmp_path: Path) -> None:
     write(tmp_path, "my_models.py", """
         from torch import nn
@@ -165,6 +174,7 @@ def test_check_passes_on_a_sound_config_with_an_imported_model(tmp_path: Path) -
     assert result.stdout.startswith("ok: ") and "SGD" in result.stdout and "6 parameters" in result.stdout
 
 
+@pytest.mark.slow
 def test_check_fails_on_a_custom_key_that_matches_nothing(tmp_path: Path) -> None:
     config = write(tmp_path, "unmatched.py", """
         optimizer = dict(type="AdamW", lr=1e-3, weight_decay=0.05,
@@ -177,6 +187,7 @@ def test_check_fails_on_a_custom_key_that_matches_nothing(tmp_path: Path) -> Non
     assert re.search(r"^  - .*custom_keys -> hed: matches no parameter.*'head'", result.stderr, re.M)
 
 
+@pytest.mark.slow
 def test_list_optimizers() -> None:
     result = run("list", "optimizers", "--format", "json")
     assert result.returncode == 0, result.stderr

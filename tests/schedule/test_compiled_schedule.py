@@ -66,6 +66,7 @@ def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
     return optimizer
 
 
+@pytest.mark.slow
 def test_tensor_lr_schedule_does_not_recompile_a_compiled_step(dynamo: Any) -> None:
     from torch._dynamo.testing import CompileCounter
 

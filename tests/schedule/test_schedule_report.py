@@ -46,6 +46,7 @@ def test_curves_merge_equal_groups_and_find_part_ends_and_jumps() -> None:
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)  # evaluating did not step the optimizer
 
 
+@pytest.mark.slow
 def test_cli_schedule_table_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
     from PIL import Image
