@@ -139,3 +139,25 @@ def test_every_module_says_what_it_owns(module: str) -> None:
     tree = ast.parse(_modules()[module].read_text(encoding="utf-8"))
     doc = ast.get_docstring(tree)
     assert doc and len(doc.split()) >= 5, f"{module} needs a docstring saying what it holds"
+
+
+@pytest.mark.parametrize(
+    ("module", "must_not_load"),
+    [
+        ("paramwise.state", ("paramwise.plan", "paramwise.build", "paramwise.config")),
+        ("paramwise.schedule", ("paramwise.plan", "paramwise.build", "paramwise.state", "paramwise.config")),
+        ("paramwise.config", ("torch", "paramwise.plan", "paramwise.build")),
+        ("paramwise.checks", ("torch", "paramwise.registry")),
+    ],
+)
+def test_a_package_loads_only_what_is_below_it(module: str, must_not_load: tuple[str, ...]) -> None:
+    """Importing a lower package must not pull in the rule engine or the builder (state loading did once)."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, {module}\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('paramwise.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = set(eval(out))
+    wrong = sorted(m for m in loaded if any(m == bad or m.startswith(bad + ".") for bad in must_not_load))
+    assert not wrong, f"import {module} loads {wrong}"
