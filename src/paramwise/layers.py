@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
 
 from torch import nn
 
 from paramwise.registry import Registry
 
-__all__ = ["NORM_LAYERS", "NormMatcher", "is_dcn_module", "is_depthwise_conv"]
+__all__ = ["NORM_LAYERS", "NormMatcher", "is_dcn_class", "is_dcn_module", "is_depthwise_conv"]
 
 #: Norm layer classes whose parameters ``norm_decay_mult`` applies to; register a model's own
 #: norm class here (or name it in ``paramwise_cfg['norm_types']``) to treat it as a norm.
@@ -80,9 +79,10 @@ def is_dcn_module(module: nn.Module) -> bool:
 
     Matched by class name so that mmcv need not be installed or imported.
     """
-    return _is_dcn_class(type(module))  # type: ignore[arg-type]
+    return is_dcn_class(type(module))  # type: ignore[arg-type]
 
 
 @functools.cache
-def _is_dcn_class(cls: Any) -> bool:
+def is_dcn_class(cls: type) -> bool:
+    """Whether modules of class ``cls`` are deformable convs (:func:`is_dcn_module`), cached per class."""
     return any(c.__name__ in _DCN_CLASS_NAMES for c in cls.__mro__)

@@ -25,7 +25,7 @@ from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
 from paramwise.state.by_name import enable_state_by_name
 from paramwise.suggestions import did_you_mean, plural, safe_repr, short_list
-from paramwise.walk import iter_module_sites, named_parameters, unwrap_model
+from paramwise.walk import model_sites
 
 __all__ = [
     "CONSTRUCTORS",
@@ -151,12 +151,9 @@ class DefaultOptimizerConstructor:
 
     def _plan_from_add_params(self, model: nn.Module) -> Plan:
         """The plan of a subclass's own ``add_params``: its groups, named and checked, then merged."""
-        root = unwrap_model(model)
-        names: dict[int, str] = {}
-        for prefix, module, _ in iter_module_sites(root):
-            for leaf, param in module._parameters.items():
-                if param is not None:
-                    names.setdefault(id(param), f"{prefix}.{leaf}" if prefix else leaf)
+        sites = model_sites(model)
+        root = sites.root
+        names = sites.first_names()
         self._decided, self._added = {}, {}
         groups: list[dict[str, Any]] = []
         self.add_params(groups, root)
@@ -207,7 +204,7 @@ class DefaultOptimizerConstructor:
                 f"is not a paramwise_cfg option and {owner} did not read it, so it does nothing."
                 f"{did_you_mean(key, [*asked, *PARAMWISE_KEYS])}")))
         # no coverage check here: a custom add_params may leave parameters out (reported above as a warning)
-        plan = plan_from_entries(self.spec, self.options, entries, found, frozen_notes(frozen), frozen)
+        plan = plan_from_entries(self.spec, self.options, entries, found, frozen_notes(frozen), frozen, sites=sites)
         for note in (*plan.notes, *plan.warnings):
             warn_user(str(note))
         return plan
@@ -286,14 +283,20 @@ class ForceDefaultOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         start = (MappingProxyType(dict(base)), MappingProxyType(dict.fromkeys(base, DEFAULT_RULE)),
                  MappingProxyType({k: (Factor(k, "base", v, DEFAULT_RULE),) for k, v in base.items()}))
         entries = []
-        # by identity, with the names the plan uses (wrappers' components removed where a wrapper put them)
-        for name, param in named_parameters(model):
+        # by identity, each tensor once under its first name in the plan's walk (torch's order and names,
+        # wrappers' components removed where a wrapper put them)
+        sites = plan.sites if plan.sites is not None else model_sites(model)
+        seen: set[int] = set()
+        for name, param, *_ in sites.params:
+            if id(param) in seen:
+                continue
+            seen.add(id(param))
             if id(param) in decided:
                 entries.append(decided[id(param)])
             elif not param.requires_grad:  # mmsegmentation keeps frozen parameters, at the optimizer's defaults
                 entries.append(ParamEntry(name, param, False, *start))
         return plan_from_entries(self.spec, self.options, entries, plan.warnings, (), (), plan.duplicates,
-                                 model=model)
+                                 model=model, sites=sites)
 
 
 def _set_by(key: str, base: Mapping[str, Any], value: Any, owner: str) -> tuple[Factor, ...]:

@@ -20,7 +20,7 @@ from paramwise.plan.no_decay import find_no_decay_tags
 from paramwise.plan.plan import Plan
 from paramwise.plan.rules import DEFAULT_RULE, ParamEntry
 from paramwise.suggestions import format_value, plural
-from paramwise.walk import iter_module_sites
+from paramwise.walk import model_sites, unwrap_model
 
 __all__ = ["FINDING_KINDS", "MANY_GROUPS", "POSITION_NAMES", "Finding", "audit_plan"]
 
@@ -141,13 +141,13 @@ def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str]
     """The findings for ``plan`` made for ``model``: warnings first, in ``FINDING_KINDS`` order.
 
     ``norm_types`` are the config's extra norm classes (``paramwise_cfg['norm_types']``); classes
-    named like norms count as norms anyway.
+    named like norms count as norms anyway. The owner of each parameter comes from the plan's walk
+    of the model (``plan.sites``) when the plan was made for ``model``; otherwise the model is walked.
     """
+    walk = plan.sites if plan.sites is not None and plan.sites.root is unwrap_model(model) else model_sites(model)
     sites: dict[str, tuple[nn.Module | None, str]] = {}
-    for prefix, module, _ in iter_module_sites(model):
-        for leaf, param in module._parameters.items():
-            if param is not None:
-                sites.setdefault(f"{prefix}.{leaf}" if prefix else leaf, (module, leaf))
+    for name, _, module, _, leaf, _ in walk.params:
+        sites.setdefault(name, (module, leaf))
     tags = find_no_decay_tags(model)
     matcher = NormMatcher(norm_types)
     default_wd = _default_weight_decay(plan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 
 from torch import nn
 
@@ -18,11 +19,12 @@ from paramwise.layers import NormMatcher, is_depthwise_conv
 from paramwise.plan.rules import RuleOutcome
 from paramwise.plan.spec import DECAY_MULTS, LR_MULTS, ParamwiseOptions
 from paramwise.suggestions import LIST_AT_MOST, short_list, suggest
-from paramwise.walk import iter_module_sites
+from paramwise.walk import Sites
 
 __all__ = ["Idle", "idle_entries"]
 
 _PW = ("optimizer", "paramwise_cfg")
+_factors_of = attrgetter("factors")
 
 # what each multiplier applies to, in words, for "the model has no ..." messages
 _TARGETS = {
@@ -104,13 +106,15 @@ def _qualifies(key: str, module: nn.Module, leaf: str, ndim: int, norm: bool, in
     return ndim == 1 and not in_dcn  # flat_decay_mult
 
 
-def _idle_multipliers(outcome: RuleOutcome, options: ParamwiseOptions, model: nn.Module) -> Idle:
+def _idle_multipliers(outcome: RuleOutcome, options: ParamwiseOptions, sites: Sites) -> Idle:
     """Multipliers set in the config that decided no parameter, each with the reason."""
     set_keys = [k for k in (*LR_MULTS, *DECAY_MULTS) if getattr(options, k) is not None]
     if not set_keys:
         return Idle((), ())
     # entries with equal outcomes share one factors mapping: look at each distinct outcome once
-    outcomes = {id(e.factors): e.factors for e in outcome.entries}
+    # (found by id in C-level passes: this runs on every plan, over every entry)
+    factors_of = list(map(_factors_of, outcome.entries))
+    outcomes = dict(zip(map(id, factors_of), factors_of))
     used = {f.rule for factors in outcomes.values() for chain in factors.values() for f in chain}
     idle = [k for k in set_keys if k not in used]
     if not idle:
@@ -119,17 +123,11 @@ def _idle_multipliers(outcome: RuleOutcome, options: ParamwiseOptions, model: nn
     decided = {e.name: e for e in outcome.entries}
     frozen = set(outcome.frozen)
     qualifying: dict[str, list[str]] = {k: [] for k in idle}
-    classes: set[type] = set()
-    for prefix, module, in_dcn in iter_module_sites(model):
-        classes.add(type(module))
+    for name, param, module, prefix, leaf, in_dcn in sites.params:
         norm = is_norm(module)
-        for leaf, param in module._parameters.items():
-            if param is None:
-                continue
-            name = f"{prefix}.{leaf}" if prefix else leaf
-            for key in idle:
-                if _qualifies(key, module, leaf, param.ndim, norm, in_dcn, prefix):
-                    qualifying[key].append(name)
+        for key in idle:
+            if _qualifies(key, module, leaf, param.ndim, norm, in_dcn, prefix):
+                qualifying[key].append(name)
     unmatched: list[Problem] = []
     shadowed: list[Problem] = []
     for key in idle:
@@ -152,7 +150,7 @@ def _idle_multipliers(outcome: RuleOutcome, options: ParamwiseOptions, model: nn
             shadowed.append(Problem(path, f"decides no parameter: the parameters it applies to ({short_list(names)}) "
                                           "are shared and optimized under another name"))
         else:
-            hint = _norm_hint(classes) if key == "norm_decay_mult" else ""
+            hint = _norm_hint(sites.module_classes()) if key == "norm_decay_mult" else ""
             unmatched.append(Problem(path, f"decides no parameter: the model has no {_TARGETS[key]}{hint}"))
     return Idle(tuple(unmatched), tuple(shadowed))
 
@@ -166,10 +164,10 @@ def _norm_hint(classes: Iterable[type]) -> str:
             f"Add them to paramwise_cfg['norm_types'] (e.g. norm_types=[{looks[0]!r}])")
 
 
-def idle_entries(outcome: RuleOutcome, options: ParamwiseOptions, model: nn.Module) -> Idle:
-    """Every entry of ``options`` that decides no parameter of ``model``, with the reason."""
+def idle_entries(outcome: RuleOutcome, options: ParamwiseOptions, sites: Sites) -> Idle:
+    """Every entry of ``options`` that decides no parameter of the model walked in ``sites``, with the reason."""
     keys = _idle_keys(outcome)
-    mults = _idle_multipliers(outcome, options, model)
+    mults = _idle_multipliers(outcome, options, sites)
     norms = tuple(
         Problem((*_PW, "norm_types"), f"{name!r} matches no module of the model (by class or class name)")
         for name in outcome.unmatched_norm_types

@@ -10,7 +10,7 @@ when a plan is shown.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -23,7 +23,7 @@ from paramwise.plan.groups import GroupSpec, group_entries
 from paramwise.plan.rules import DEFAULT_RULE, ParamEntry, apply_rules
 from paramwise.plan.spec import OptimizerSpec, ParamwiseOptions
 from paramwise.suggestions import format_value, plural, short_list
-from paramwise.walk import named_parameters, unwrap_model
+from paramwise.walk import Sites, model_sites, named_parameters, unwrap_model
 
 __all__ = ["Plan", "check_entries_cover", "format_value", "frozen_notes", "make_plan", "plan_from_entries"]
 
@@ -41,6 +41,7 @@ class Plan:
     frozen: tuple[str, ...] = ()  # names left out (requires_grad=False)
     duplicates: tuple[tuple[str, str], ...] = ()  # (skipped name, kept name)
     spec: OptimizerSpec | None = field(default=None, repr=False, compare=False)  # what it was made from
+    sites: Sites | None = field(default=None, repr=False, compare=False)  # the walk of the model it was made for
 
     def __iter__(self) -> Iterator[ParamEntry]:
         return iter(self.entries)
@@ -185,7 +186,9 @@ def check_entries_cover(model: nn.Module, entries: Sequence[ParamEntry]) -> None
     _raise_coverage_error(model, entries, placed, owned)
 
 
-def _raise_coverage_error(model: nn.Module, entries: Sequence[ParamEntry], placed: set[int], owned: set[int]) -> None:
+def _raise_coverage_error(
+    model: nn.Module, entries: Sequence[ParamEntry], placed: set[int], owned: Set[int]
+) -> None:
     """Name the first parameter the plan lost, placed twice, or took from outside the model (slow path)."""
     seen: set[int] = set()
     for entry in entries:
@@ -211,11 +214,13 @@ def plan_from_entries(
     frozen: Sequence[str] = (),
     duplicates: Sequence[tuple[str, str]] = (),
     model: nn.Module | None = None,
+    sites: Sites | None = None,
 ) -> Plan:
     """Group resolved entries into a Plan (the last step of planning, shared by every constructor).
 
     With ``model``, first check that the entries hold each of its trainable parameters exactly
     once (:func:`check_entries_cover`); every constructor that plans a model should pass it.
+    ``sites`` is the walk of the model the entries came from, kept for the audit.
     """
     if model is not None:
         check_entries_cover(model, entries)
@@ -229,6 +234,7 @@ def plan_from_entries(
         frozen=tuple(frozen),
         duplicates=tuple(duplicates),
         spec=spec,
+        sites=sites,
     )
 
 
@@ -237,11 +243,15 @@ def make_plan(
 ) -> Plan:
     """Walk ``model``, apply every rule, collect what decides nothing, and group: the whole plan.
 
-    Raises ``ConfigError`` for entries that match nothing when ``options.strict`` is set, and
-    ``InternalError`` (a bug to report) when the plan lost or doubled a trainable parameter.
+    The model is walked once (:func:`~paramwise.walk.model_sites`); the rules, the diagnostics and
+    later the audit read those sites. Only the coverage check looks at the model again, on purpose
+    by other means (:func:`check_entries_cover`). Raises ``ConfigError`` for entries that match
+    nothing when ``options.strict`` is set, and ``InternalError`` (a bug to report) when the plan
+    lost or doubled a trainable parameter.
     """
-    outcome = apply_rules(model, spec, options, extra_rules=extra_rules)
-    idle = idle_entries(outcome, options, model)
+    sites = model_sites(model)
+    outcome = apply_rules(model, spec, options, extra_rules=extra_rules, sites=sites)
+    idle = idle_entries(outcome, options, sites)
     if idle.unmatched and options.strict:
         title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
         raise ConfigError(idle.unmatched, title=title)
@@ -255,4 +265,4 @@ def make_plan(
         found.insert(0, Problem(("model",), "has shared parameters, optimized once under their first name: "
                                             f"{short_list(pairs)}"))
     return plan_from_entries(spec, options, outcome.entries, found, frozen_notes(outcome.frozen),
-                             outcome.frozen, outcome.duplicates, model=model)
+                             outcome.frozen, outcome.duplicates, model=model, sites=sites)

@@ -34,7 +34,7 @@ from paramwise.layers import NormMatcher, is_depthwise_conv
 from paramwise.optimizers import optimizer_default
 from paramwise.plan.spec import CustomKey, OptimizerSpec, ParamwiseOptions
 from paramwise.suggestions import format_value
-from paramwise.walk import iter_module_sites
+from paramwise.walk import Sites, model_sites, own_sites
 
 __all__ = [
     "DEFAULT_RULE",
@@ -299,14 +299,18 @@ def apply_rules(
     root_in_dcn: bool = False,
     recurse: bool = True,
     extra_rules: Sequence[Any] = (),
+    sites: Sites | None = None,
 ) -> RuleOutcome:
-    """Walk ``model`` once and resolve every parameter's hyperparameters (linear time).
+    """Resolve every parameter's hyperparameters (linear time), from ``sites`` or one walk of ``model``.
 
-    ``root_prefix`` names ``model`` inside a larger model, and ``root_in_dcn`` says its parent is a
-    deformable conv (mmengine's ``add_params(params, module, prefix, is_dcn_module)``); without
-    ``recurse`` only ``model``'s own parameters are resolved. ``extra_rules`` are ``param``-stage
-    rules (layer decay, width scaling) applied after the others.
+    ``sites`` is the plan's one walk of ``model`` (:func:`~paramwise.walk.model_sites`); without it
+    the model is walked here. ``root_prefix`` names ``model`` inside a larger model, and
+    ``root_in_dcn`` says its parent is a deformable conv (mmengine's ``add_params(params, module,
+    prefix, is_dcn_module)``); without ``recurse`` only ``model``'s own parameters are resolved.
+    ``extra_rules`` are ``param``-stage rules (layer decay, width scaling) applied after the others.
     """
+    if sites is None:
+        sites = (model_sites if recurse else own_sites)(model, root_prefix, root_in_dcn)
     base = plan_base(spec, options)
     rules = build_rules(options, extra_rules)
     base_factors = {k: (Factor(k, "base", v, DEFAULT_RULE),) for k, v in base.items()}
@@ -330,76 +334,78 @@ def apply_rules(
     custom_outcomes = {r.custom.key: resolved(r, Facts(*(False,) * 6)) for r in custom_rules}
     fact_outcomes: dict[tuple[Any, ...], list[Outcome]] = {}  # (custom key, module facts) -> 4 slots (bias, flat)
     new_entry = tuple.__new__
-    module_classes: set[type] = set()
-    sites = iter_module_sites(model, root_prefix, root_in_dcn) if recurse else [(root_prefix, model, root_in_dcn)]
-    for prefix, module, parent_is_dcn in sites:
-        module_classes.add(type(module))
-        module_facts = None
-        slots: list[Outcome] | None = None  # this module's outcomes when no custom key matched
-        for leaf, param in module._parameters.items():
-            if param is None:
-                continue
-            name = f"{prefix}.{leaf}" if prefix else leaf
-            trainable = param.requires_grad
-            first = seen.get(id(param))
-            if first is not None:
-                if not trainable and not include_frozen:
-                    continue  # a frozen tensor is left out once, under its first name; not a duplicate
-                if first.rpartition(".")[0] == prefix:
-                    continue  # one Parameter under two attribute names of one module: one parameter to torch
-                if not options.bypass_duplicate:
-                    raise SharedParameterError(
-                        f"parameter {name!r} is the same tensor as {first!r} (a shared or tied "
-                        "parameter). Set paramwise_cfg['bypass_duplicate']=True to optimize it once, "
-                        f"under {first!r}.",
-                        first=first,
-                        second=name,
-                    )
-                duplicates.append((name, first))
-                continue
-            seen[id(param)] = name
+
+    def module_outcomes(
+        matched: CustomKeyRule | None, module: nn.Module, prefix: str, parent_is_dcn: bool
+    ) -> list[Outcome]:
+        """The 4 outcomes (bias or not, 1-D or not) of a parameter of ``module``, cached by the facts."""
+        facts = (
+            is_norm(module),
+            is_depthwise_conv(module),
+            parent_is_dcn and "conv_offset" in prefix and isinstance(module, nn.Conv2d),
+            parent_is_dcn,
+        )
+        key = (None if matched is None else matched.custom.key, facts)
+        these = fact_outcomes.get(key)
+        if these is None:
+            these = fact_outcomes[key] = [
+                resolved(matched, Facts(*facts, bias, flat)) for bias in (False, True) for flat in (False, True)
+            ]
+        return these
+
+    # outside deformable convs and custom keys, a module's class alone decides its facts (but a Conv2d's
+    # depthwise-ness): one dict lookup per parameter finds its outcomes
+    class_outcomes: dict[type, list[Outcome]] = {}
+    for name, param, module, prefix, leaf, parent_is_dcn in sites.params:
+        trainable = param.requires_grad
+        first = seen.get(param_id := id(param))
+        if first is not None:
             if not trainable and not include_frozen:
-                frozen.append(name)
-                continue
-            found = None
-            matched = None
-            if keyed:
-                match_name = name if prefix else f".{name}"  # mmengine tests root parameters as '.name'
-                for key, rule in keyed:
-                    if key in match_name:
-                        key_matches[key] += 1
-                        matched = rule
-                        found = custom_outcomes[key]
-                        break
-            if found is None or composing:
-                if matched is None and slots is not None:
-                    found = slots[(leaf == "bias") * 2 + (param.ndim == 1)]  # the common case: cached per module
-                else:
-                    if module_facts is None:
-                        module_facts = (
-                            is_norm(module),
-                            is_depthwise_conv(module),
-                            parent_is_dcn and "conv_offset" in prefix and isinstance(module, nn.Conv2d),
-                            parent_is_dcn,
-                        )
-                    cache_key = (None if matched is None else matched.custom.key, module_facts)
-                    these = fact_outcomes.get(cache_key)
-                    if these is None:
-                        these = fact_outcomes[cache_key] = [
-                            resolved(matched, Facts(*module_facts, bias, flat)) for bias in (False, True)
-                            for flat in (False, True)
-                        ]
-                    if matched is None:
-                        slots = these
-                    found = these[(leaf == "bias") * 2 + (param.ndim == 1)]
-            # tuple.__new__ skips NamedTuple's Python-level __new__: a third of the per-parameter cost
-            entries.append(new_entry(ParamEntry, (name, param, trainable, *found)))
-            if param_rules:
-                modules.append(module)
+                continue  # a frozen tensor is left out once, under its first name; not a duplicate
+            if first.rpartition(".")[0] == prefix:
+                continue  # one Parameter under two attribute names of one module: one parameter to torch
+            if not options.bypass_duplicate:
+                raise SharedParameterError(
+                    f"parameter {name!r} is the same tensor as {first!r} (a shared or tied "
+                    "parameter). Set paramwise_cfg['bypass_duplicate']=True to optimize it once, "
+                    f"under {first!r}.",
+                    first=first,
+                    second=name,
+                )
+            duplicates.append((name, first))
+            continue
+        seen[param_id] = name
+        if not trainable and not include_frozen:
+            frozen.append(name)
+            continue
+        found = None
+        matched = None
+        if keyed:
+            match_name = name if prefix else f".{name}"  # mmengine tests root parameters as '.name'
+            for key, rule in keyed:
+                if key in match_name:
+                    key_matches[key] += 1
+                    matched = rule
+                    found = custom_outcomes[key]
+                    break
+        if found is None or composing:
+            if matched is None and not parent_is_dcn:
+                these = class_outcomes.get(type(module))  # the common case
+                if these is None:
+                    these = module_outcomes(None, module, prefix, False)
+                    if not isinstance(module, nn.Conv2d):
+                        class_outcomes[type(module)] = these
+            else:
+                these = module_outcomes(matched, module, prefix, parent_is_dcn)
+            found = these[(leaf == "bias") * 2 + (param.ndim == 1)]
+        # tuple.__new__ skips NamedTuple's Python-level __new__: a third of the per-parameter cost
+        entries.append(new_entry(ParamEntry, (name, param, trainable, *found)))
+        if param_rules:
+            modules.append(module)
 
     if param_rules:
         entries = _apply_param_rules(model, entries, modules, param_rules)
-    unmatched_norms = tuple(is_norm.unmatched(module_classes))
+    unmatched_norms = tuple(is_norm.unmatched(sites.module_classes())) if is_norm.extra else ()
     return RuleOutcome(tuple(entries), tuple(frozen), tuple(duplicates), key_matches, unmatched_norms)
 
 
