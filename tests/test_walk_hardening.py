@@ -25,7 +25,7 @@ import paramwise
 import paramwise.plan.plan as plan_module
 from paramwise.errors import ConfigError, InternalError, ParamwiseError
 from paramwise.plan.rules import RuleOutcome
-from paramwise.walk import iter_module_sites, named_parameters, unwrap_model, wrapped_child_name
+from paramwise.walk import Sites, iter_module_sites, named_parameters, unwrap_model, wrapped_child_name
 
 WRAPPER_NAMES = ("_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module")
 SGD: dict[str, Any] = dict(type="SGD", lr=0.1)
@@ -159,6 +159,26 @@ def test_a_plan_that_lost_or_doubled_a_parameter_is_an_internal_error(
         paramwise.build_optimizer(nn.Sequential(nn.Linear(2, 2)), cfg())
     assert message in str(caught.value)
     assert isinstance(caught.value, RuntimeError) and isinstance(caught.value, ParamwiseError)
+
+
+def test_a_parameter_the_walk_missed_is_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the coverage check must not trust the plan's own walk: it finds the model's parameters by other means
+    real = plan_module.model_sites
+
+    def blind(*args: Any, **kwargs: Any) -> Sites:
+        sites = real(*args, **kwargs)
+        return dataclasses.replace(sites, params=sites.params[1:])
+
+    monkeypatch.setattr(plan_module, "model_sites", blind)
+    with pytest.raises(InternalError, match="lost parameter '0.weight'"):
+        paramwise.plan_params(nn.Sequential(nn.Linear(2, 2)), cfg())
+
+
+def test_the_plan_keeps_its_walk_for_the_audit() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2))
+    plan = paramwise.plan_params(model, cfg())
+    assert plan.sites is not None and plan.sites.root is model
+    assert [name for name, *_ in plan.sites.params] == [e.name for e in plan]
 
 
 def test_a_plan_with_a_tensor_from_outside_the_model_is_an_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
