@@ -509,3 +509,24 @@ def test_render_and_plan_import_no_cycle() -> None:
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
     code = "import sys, paramwise.plan.plan; print('paramwise.render' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_gc_is_paused_during_a_build_and_restored_as_it_was() -> None:
+    import gc
+
+    from paramwise.build.constructors import gc_paused
+
+    assert gc.isenabled()
+    paramwise.build_optimizer(nn.Linear(2, 2), dict(type="SGD", lr=0.1))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a collector the caller turned off stays off
+    finally:
+        gc.enable()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+    assert gc.isenabled()  # restored after an error too
