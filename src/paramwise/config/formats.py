@@ -277,7 +277,7 @@ def _load_toml(path: Path, text: str) -> Any:
         raise ConfigFileError(_value_message(exc), filename=str(path)) from None
 
 
-#: Readers of the data formats; ``.py`` configs are run by :mod:`paramwise.config_python`.
+#: Readers of the data formats; ``.py`` configs are run by :mod:`paramwise.config.python`.
 LOADERS = {
     ".yaml": _load_yaml,
     ".yml": _load_yaml,

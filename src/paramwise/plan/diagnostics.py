@@ -3,7 +3,7 @@
 mmengine applies a ``paramwise_cfg`` entry that matches nothing without a word; a user then trains
 with the config they did not mean. Each idle entry here becomes a Problem that says why it is idle
 (no such parameter, shadowed by a longer custom key, only frozen or shared parameters) and what to
-do. ``strict`` turns the ones that match nothing at all into errors (see constructors.py).
+do. ``strict`` turns the ones that match nothing at all into errors (see paramwise.build.constructors).
 """
 
 from __future__ import annotations

@@ -496,7 +496,7 @@ def resolve_config(
     """Validate both halves of a config; raise one ``ConfigError`` listing every problem.
 
     ``allow_extra`` lets unknown ``paramwise_cfg`` keys through into ``options.extra``: for
-    constructors that read options of their own (checked after they ran: see constructors.py).
+    constructors that read options of their own (checked after they ran: see paramwise.build.constructors).
     """
     problems: list[Problem] = []
     spec = _resolve_optimizer(copy_config(optimizer_cfg, _ROOT), problems)
