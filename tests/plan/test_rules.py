@@ -164,3 +164,18 @@ def test_every_value_is_the_product_of_its_factors(case: tuple[str, dict[str, An
         for key, value in entry.hyperparams.items():
             assert fold(entry.factors[key]) == value, (entry.name, key)
             assert entry.factors[key][0].op == "base"
+
+
+@pytest.mark.parametrize("pw", [
+    dict(custom_keys={"weight": dict(lr_mult=1e300)}),
+    dict(bias_lr_mult=1e300),
+    dict(custom_keys={"weight": dict(decay_mult=1e300)}, bias_decay_mult=1e300),
+])
+def test_a_product_that_overflows_is_an_error_not_an_inf_value(pw: dict) -> None:
+    """Each factor is finite and valid; the product past the largest float must not reach the optimizer."""
+    cfg = dict(type="SGD", lr=1e10, weight_decay=1e10, paramwise_cfg=pw)
+    with pytest.raises(paramwise.ConfigError) as info:
+        paramwise.build_optimizer(nn.Linear(2, 2), cfg)
+    problem = info.value.problems[0]
+    assert problem.path[0] == "optimizer" and problem.path[1] in ("lr", "weight_decay")
+    assert "is inf" in problem.message and "1e+300" in problem.message

@@ -21,6 +21,7 @@ once and its read-only mappings are shared by every parameter that has it. That 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -29,7 +30,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 import torch
 from torch import nn
 
-from paramwise.errors import SharedParameterError
+from paramwise.errors import ConfigError, Problem, SharedParameterError
 from paramwise.layers import NormMatcher, is_depthwise_conv
 from paramwise.optimizers import optimizer_default
 from paramwise.plan.spec import CustomKey, OptimizerSpec, ParamwiseOptions
@@ -253,9 +254,20 @@ def _outcome(base_factors: Mapping[str, tuple[Factor, ...]], chosen: Iterable[Fa
             continue  # nothing to multiply (e.g. no base weight decay)
         factors.setdefault(factor.key, []).append(factor)
     hyper = {k: fold(v) for k, v in factors.items()}
+    for key, value in hyper.items():
+        if isinstance(value, float) and not math.isfinite(value) and any(f.op == "mult" for f in factors[key]):
+            _raise_overflow(key, value, factors[key])
     rules = {k: " x ".join(f.rule for f in v if f.op != "base") or DEFAULT_RULE for k, v in factors.items()}
     frozen = {k: tuple(v) for k, v in factors.items()}
     return MappingProxyType(hyper), MappingProxyType(rules), MappingProxyType(frozen)
+
+
+def _raise_overflow(key: str, value: float, factors: Sequence[Factor]) -> None:
+    """A product of finite factors that is not finite: every factor is valid, together they overflow a float."""
+    product = " ".join(str(f) for f in factors)
+    raise ConfigError([Problem(("optimizer", key), (
+        f"is {value}: its factors {product} multiply past the largest float; lower a multiplier or the base "
+        f"{key}"))], title="a value that overflows")
 
 
 def _extend(outcome: Outcome, extra: Sequence[Factor]) -> Outcome:
