@@ -23,6 +23,7 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoi
 
 import paramwise
 import paramwise.plan.plan as plan_module
+from expect import expect_warnings
 from paramwise.errors import ConfigError, InternalError, ParamwiseError
 from paramwise.plan.rules import RuleOutcome
 from paramwise.walk import Sites, iter_module_sites, named_parameters, unwrap_model, wrapped_child_name
@@ -120,7 +121,8 @@ def test_modules_holding_each_other_in_module_do_not_hang_the_unwrapping() -> No
     b._modules["module"] = a  # a cycle through `.module`: unwrapping it looped forever before
     b.w = nn.Parameter(torch.ones(2))
     assert unwrap_model(a) in (a, b)
-    assert_every_trainable_parameter_once(a)
+    with expect_warnings(r"has shared parameters, .*: 'module.module.module.w \(= module.w\)'"):
+        assert_every_trainable_parameter_once(a)
 
 
 def test_a_module_that_contains_itself_keeps_torchs_first_names() -> None:
@@ -193,7 +195,8 @@ def test_frozen_and_shared_parameters_satisfy_the_invariant() -> None:
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
     model[1].weight = model[0].weight  # tied
     model[0].bias.requires_grad_(False)
-    plan = paramwise.plan_params(model, cfg())
+    with expect_warnings(r"1 parameter with requires_grad=False", r"shared parameters, .*'1.weight \(= 0.weight\)'"):
+        plan = paramwise.plan_params(model, cfg())
     assert [e.name for e in plan] == ["0.weight", "1.bias"]
     assert plan.frozen == ("0.bias",) and plan.duplicates == (("1.weight", "0.weight"),)
 

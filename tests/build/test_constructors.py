@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import paramwise
+from expect import expect_warnings
 from paramwise import (
     OPTIMIZER_BUILDERS,
     ConfigError,
@@ -210,7 +211,7 @@ def test_norm_types_by_name_and_class() -> None:
         cfg["paramwise_cfg"]["norm_types"] = [spec]
         assert groups_by_name(build(cfg, model))["1.weight"]["weight_decay"] == 0.0
     cfg["paramwise_cfg"]["norm_types"] = ["MyRMSNrom"]
-    with pytest.warns(ParamwiseWarning, match="'MyRMSNrom' matches no module of the model"):
+    with expect_warnings("'MyRMSNrom' matches no module of the model", "norm_decay_mult: decides no parameter"):
         build_optimizer(model, cfg)
 
 
@@ -473,9 +474,9 @@ def test_custom_key_matching_only_a_tied_second_name_says_so() -> None:
 
     cfg = dict(type="SGD", lr=1.0, paramwise_cfg=dict(bypass_duplicate=True, strict=True,
                                                       custom_keys={"lm_head": dict(lr_mult=0.5)}))
-    with pytest.warns(ParamwiseWarning, match=r"custom_keys -> lm_head: matches only shared parameters, which are "
-                                              r"optimized once under their first name \('lm_head.weight' "
-                                              r"\(= 'embed.weight'\)"):
+    with expect_warnings(r"custom_keys -> lm_head: matches only shared parameters, which are "
+                         r"optimized once under their first name \('lm_head.weight' \(= 'embed.weight'\)",
+                         r"has shared parameters, optimized once under their first name"):
         plan = plan_params(Tied(), cfg)  # strict: not an error, it did match something
     assert plan["embed.weight"].hyperparams["lr"] == 1.0
 

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import paramwise
+from expect import expect_warnings
 from model_zoo import SHARED, ZOO, DeformConv2d, ModulatedDeformConv2d, build
 from strategies import DECAY_MULT_KEYS, LR_MULT_KEYS, MULTS, SUBSTRINGS, custom_key_entry
 
@@ -226,7 +227,8 @@ def test_dcn_offset_rule() -> None:
     lr, wd = SGD["lr"], SGD["weight_decay"]
     pw = dict(dcn_offset_lr_mult=0.1, bias_lr_mult=2.0, bias_decay_mult=0.5, flat_decay_mult=0.25,
               norm_decay_mult=0.0)
-    plan = paramwise.plan_params(model, {**SGD, "paramwise_cfg": pw})
+    with expect_warnings(r"flat_decay_mult: decides no parameter: .* is set by bias_decay_mult"):
+        plan = paramwise.plan_params(model, {**SGD, "paramwise_cfg": pw})
     got = {e.name: (e.hyperparams["lr"], e.hyperparams["weight_decay"]) for e in plan.entries}
     want: dict[str, tuple[float, float]] = {
         "stem.weight": (lr, wd),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from expect import TINY_MLP_DEMO_WARNINGS, expect_warnings
 from paramwise.cli import main
 from paramwise.demo.run import DEFAULT_CONFIG
 
@@ -223,7 +224,8 @@ def test_without_rich_output_is_plain_text(monkeypatch: pytest.MonkeyPatch, caps
     out = capsys.readouterr().out
     assert "head.weight" in out and "backbone" not in out.split("\n\n")[0]
     assert "2 of 13 parameters contain 'head'" in out
-    assert main(["demo", "--steps", "5", "--model", "tiny_mlp"]) == 0
+    with expect_warnings(*TINY_MLP_DEMO_WARNINGS):
+        assert main(["demo", "--steps", "5", "--model", "tiny_mlp"]) == 0  # the demo config is for a convnet
     out = capsys.readouterr().out
     assert "step 5/5" in out and "lr per group:" in out
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from expect import expect_warnings
 from paramwise import Config, build_optimizer, plan_params
 
 
@@ -34,7 +35,8 @@ def test_yaml_child_of_python_base_with_overrides(tmp_path) -> None:
     cfg = Config.fromfile(tmp_path / "child.yaml")
     cfg.merge_from_dotlist(["optimizer.paramwise_cfg.custom_keys.0.lr_mult=0.5"])
     model = nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2))
-    plan = plan_params(model, cfg.optimizer)
+    with expect_warnings(r"bias_decay_mult: decides no parameter"):
+        plan = plan_params(model, cfg.optimizer)
     assert plan["0.weight"].hyperparams == {"lr": pytest.approx(0.001), "weight_decay": 0.05}
     assert plan["1.weight"].hyperparams == {"lr": 0.002, "weight_decay": 0.0}
     assert plan["1.weight"].rules["weight_decay"] == "norm_decay_mult"

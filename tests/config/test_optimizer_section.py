@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import paramwise
+from expect import expect_warnings
 from paramwise import ConfigError, optimizer_config
 from paramwise.cli import main
 
@@ -97,7 +98,8 @@ def test_cli_shows_the_optim_wrapper_optimizer_of_an_mmseg_style_config(
     assert any(w.startswith("optimizer: is not used") for w in data["warnings"])
     # the API gives the same answer as the CLI
     model = paramwise.load_model("tiny_convnet", {})
-    plan = paramwise.plan_params(model, optimizer_config(MMSEG_BOTH).optimizer)
+    with expect_warnings("custom_keys -> pos_block: matches no parameter", "custom_keys -> norm: matches no parameter"):
+        plan = paramwise.plan_params(model, optimizer_config(MMSEG_BOTH).optimizer)
     assert [p["lr"] for p in data["params"]] == [e.hyperparams["lr"] for e in plan.entries]
 
 

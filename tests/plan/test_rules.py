@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import paramwise
+from expect import expect_warnings
 from model_zoo import ZOO, build
 from paramwise import Factor, ParamwiseWarning, build_optimizer, plan_params
 from paramwise.plan.rules import CustomKeyRule, MultiplierRule, build_rules, fold
@@ -64,7 +65,11 @@ def test_mmengine_semantics_by_default_with_factors() -> None:
     assert got["backbone.conv.bias"] == pytest.approx((0.001, 0.0004))  # the custom key wins, rules off
     assert got["scale"] == pytest.approx((0.01, 1.25e-05))
     assert "backbone.frozen.weight" not in got
-    plan = plan_params(Seg(), dict(SGD, paramwise_cfg=SEG_PW))
+    with expect_warnings(r"2 parameters with requires_grad=False", r"bias_lr_mult: decides no parameter",
+                         r"norm_decay_mult: decides no parameter: every parameter it applies to "
+                         r"\('backbone.bn.weight', 'backbone.bn.bias'\) is decided by custom_keys\['backbone'\]",
+                         r"bias_decay_mult: decides no parameter", r"dwconv_decay_mult: decides no parameter"):
+        plan = plan_params(Seg(), dict(SGD, paramwise_cfg=SEG_PW))
     lr = plan["backbone.conv.bias"].factors["lr"]
     assert lr == (Factor("lr", "base", 0.01, "default"), Factor("lr", "mult", 0.1, "custom_keys['backbone']"))
     assert explain_text(plan["backbone.conv.bias"]) == (
@@ -91,7 +96,8 @@ def test_force_default_constructor_reproduces_mmsegmentation_exactly() -> None:
     cfg = dict(SGD, constructor="ForceDefaultOptimWrapperConstructor",
                paramwise_cfg=dict(SEG_PW, force_default_settings=True))
     assert values(cfg) == FORCED  # exact floats: base x multiplier, replacing the custom value
-    plan = plan_params(Seg(), cfg)
+    with pytest.warns(ParamwiseWarning, match=r"2 parameters with requires_grad=False"):
+        plan = plan_params(Seg(), cfg)
     (_, _, forced) = plan["head.bias"].factors["lr"]
     assert forced.op == "set" and forced.rule == "bias_lr_mult" and "replacing custom_keys['head']" in forced.note
     # without force_default_settings it is mmengine, except that frozen parameters stay at the defaults

@@ -61,7 +61,7 @@ def test_cli_schedule_table_json_and_plot(tmp_path: Path, capsys: pytest.Capture
     assert f"plot written to {png}" in captured.err
     with Image.open(png) as image:
         assert image.size == (800, 450)
-        pixels = torch.tensor(list(image.convert("L").getdata()), dtype=torch.float32)
+        pixels = torch.tensor(list(image.convert("L").tobytes()), dtype=torch.float32)
     assert pixels.std() > 10  # not blank: axes, labels and lines
     assert (pixels < 128).float().mean() > 0.005  # some dark ink
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import paramwise
+from expect import TINY_MLP_DEMO_WARNINGS, expect_warnings
 from paramwise import (
     ParamwiseWarning,
     StateLoadError,
@@ -158,8 +159,10 @@ def test_unfrozen_parameters_start_fresh_and_frozen_ones_are_unexpected() -> Non
     assert "a.weight" not in state_by_name(after)
     assert_same_state({n: s for n, s in state_by_name(after).items()},
                       {n: s for n, s in state_by_name(before).items() if not n.startswith("head")})
+    with pytest.warns(ParamwiseWarning, match="requires_grad=False"):
+        optimizer = build_optimizer(model, ADAMW)
     with pytest.raises(StateLoadError, match="strict loading"):
-        load_optimizer_state(build_optimizer(model, ADAMW), saved, strict=True)
+        load_optimizer_state(optimizer, saved, strict=True)
 
 
 def test_the_config_wins_and_the_report_lists_exactly_the_changed_values() -> None:
@@ -372,6 +375,7 @@ def test_demo_resumes_by_name_across_groupings() -> None:
 
     out = io.StringIO()
     with mock.patch("sys.stdout", out), mock.patch.dict("sys.modules", {"rich": None, "rich.console": None}):
-        assert main(["demo", "--steps", "3", "--model", "tiny_mlp"]) == 0
+        with expect_warnings(*TINY_MLP_DEMO_WARNINGS):  # a convnet's config
+            assert main(["demo", "--steps", "3", "--model", "tiny_mlp"]) == 0
     assert "rebuilt it with one group per parameter" in out.getvalue()
     assert "got their own state back; no hyperparameter differs" in out.getvalue()
