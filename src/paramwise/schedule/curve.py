@@ -138,6 +138,10 @@ class Curve:
                 changes[name] = value * epoch_length
         return replace(self, **changes) if changes else self
 
+    def spans_length(self, length: int | None) -> bool:
+        """Whether the values move toward the part's end (so an end at ``INF`` means they never get there)."""
+        return False
+
     def absolute(self) -> str | None:
         """The argument that sets one absolute value for every group (it flattens lr_mult ratios), if any."""
         return None

@@ -109,6 +109,9 @@ class ConstantCurve(MMEngineCurve):
         last = _span(length) - 1  # mmengine's total_iters: it restores the value at the window's last step
         return self.factor_ if t == 0 or t < last else 1.0
 
+    def spans_length(self, length: int | None) -> bool:
+        return self.factor_ != 1
+
     def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
         if t == 0:
             return current * self.factor_
@@ -130,6 +133,9 @@ class LinearCurve(MMEngineCurve):
         if t == 0 or last <= 0:
             return self.start_factor
         return self.start_factor + (self.end_factor - self.start_factor) * min(t, last) / last
+
+    def spans_length(self, length: int | None) -> bool:
+        return self.start_factor != self.end_factor
 
     def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
         if t == 0:
@@ -229,6 +235,9 @@ class CosineAnnealingCurve(MMEngineCurve):
     def period(self, length: int | None) -> float:
         return self.T_max or _span(length)  # mmengine: `T_max or (end - begin)`
 
+    def spans_length(self, length: int | None) -> bool:
+        return not self.T_max
+
     def homogeneous(self, length: int | None) -> bool:
         zero_floor = not self.eta_min and not self.eta_min_ratio
         return zero_floor and _span(length) <= self.period(length) + 1
@@ -296,6 +305,9 @@ class PolyCurve(MMEngineCurve):
 
     def homogeneous(self, length: int | None) -> bool:
         return not self.eta_min and not self.eta_min_ratio
+
+    def spans_length(self, length: int | None) -> bool:
+        return True
 
     def factor(self, t: int, length: int | None) -> float:
         last = _span(length) - 1

@@ -51,6 +51,7 @@ from paramwise.errors import (
     Problem,
     ScheduleStateError,
     UsageTypeError,
+    warn_user,
 )
 from paramwise.schedule.curve import INF, SCHEDULERS, Curve, PartConfig, SchedulerType
 from paramwise.schedule.mmengine import ConstantCurve, LinearCurve, MMEngineCurve, PlateauCurve
@@ -111,6 +112,10 @@ class Part:
         if k >= self.end and self.end < INF and self.curve.settles_at_end:
             return self.span  # a shape's formula at its end (the floor), as docs/schedule_shapes.md says
         return min(k, self.end - 1) - self.begin
+
+    def boundaries(self) -> list[int]:
+        """The global iterations where a phase of this part begins (warmup end, decay start, floor), for tables."""
+        return [(self.begin + b) * self.unit for b in self.curve.boundaries(self.length)]
 
     def acts(self, step: int) -> bool:
         """Whether mmengine steps this part at global iteration ``step`` (every iteration, or each epoch's first)."""
@@ -563,6 +568,12 @@ def build_scheduler(
     notes = _notes(optimizer, parts, targets)
     for note in notes:
         warnings.warn(str(note), ParamwiseWarning, stacklevel=2)
+    for part in parts:
+        if part.end >= INF and part.curve.spans_length(part.length):
+            warn_user(f"{part.where()} has no end and build_scheduler got no max_iters, so it spans mmengine's "
+                      f"INF = {INF} {'iterations' if part.unit == 1 else 'epochs'} and never reaches its end "
+                      "(its values barely move). Set 'end' on this entry, or pass max_iters= (and epoch_length= "
+                      "for epoch-based entries) to build_scheduler; the CLI takes --iters")
     return Schedule(optimizer, parts, targets=targets, epoch_length=epoch_length, notes=notes)
 
 
