@@ -320,10 +320,9 @@ class Schedule(LRScheduler):
                 assert t is not None and isinstance(curve, MMEngineCurve)
                 values = [self._checked(part, param, g, cursor, curve.chain, t, v, part.length, bases[g], g)
                           for g, v in enumerate(values)]
-            if not cache.marks or cursor - cache.marks[-1] >= _CHECKPOINT:
-                if not cache.marks or cursor > cache.marks[-1]:
-                    cache.marks.append(cursor)
-                    cache.saved.append(list(values))
+            if not cache.marks or cursor - cache.marks[-1] >= _CHECKPOINT:  # only ever past the last one
+                cache.marks.append(cursor)
+                cache.saved.append(list(values))
         if step >= cache.cursor:
             cache.cursor, cache.values = step, values
         return list(values)
