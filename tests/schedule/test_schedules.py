@@ -378,14 +378,6 @@ def test_epoch_based_without_epoch_length() -> None:
         build_scheduler(sgd(), dict(type="MultiStepLR", milestones=[8, 11]))
 
 
-def test_overlapping_anchored_parts_are_an_error() -> None:
-    with pytest.raises(ConfigError) as info:
-        build_scheduler(sgd(), [dict(type="LinearLR", start_factor=0.1, by_epoch=False, end=100),
-                                dict(type="CosineAnnealingLR", eta_min=1e-5, by_epoch=False, begin=50, end=200)])
-    assert "param_scheduler[1] -> begin: overlaps param_scheduler[0] (LinearLR" in str(info.value)
-    assert "from iteration 50 to iteration 99" in str(info.value)
-
-
 def test_chainable_overlaps_are_allowed_and_other_params_are_separate() -> None:
     warmup = dict(type="LinearLR", by_epoch=False, end=100)
     cosine = dict(type="CosineAnnealingLR", by_epoch=False, end=200)  # zero floor: chainable

@@ -53,8 +53,8 @@ class Curve:
 
     A *homogeneous* curve's value is ``start * factor(t, length)``: such parts chain by multiplication
     where their windows overlap, as mmengine's recursive updates do. Every other curve is *anchored*
-    (its value depends on the group's base or on absolute numbers) and may not overlap another part
-    on the same value.
+    (its value depends on the group's base or on absolute numbers): where an mmengine curve of that
+    kind overlaps another part, the schedule replays mmengine's updates (``MMEngineCurve.chain``).
     """
 
     #: arguments counted in steps, multiplied by the epoch length by ``convert_to_iter_based``
@@ -69,6 +69,9 @@ class Curve:
     open_end: ClassVar[bool] = True
     #: dataclass field -> config key, where the key would shadow a method (``factor``)
     renamed: ClassVar[Mapping[str, str]] = {}
+    #: after the part's end: True holds the formula's value at the end (``t = length``, a shape's floor);
+    #: False holds the last value inside the part (``t = length - 1``), as mmengine's schedulers stop there
+    settles_at_end: ClassVar[bool] = False
     #: why the curve needs its part's length, and what else would do (the missing-length message)
     total_reason: ClassVar[str] = ""
     total_alternative: ClassVar[str] = ""
@@ -134,6 +137,10 @@ class Curve:
             else:
                 changes[name] = value * epoch_length
         return replace(self, **changes) if changes else self
+
+    def spans_length(self, length: int | None) -> bool:
+        """Whether the values move toward the part's end (so an end at ``INF`` means they never get there)."""
+        return False
 
     def absolute(self) -> str | None:
         """The argument that sets one absolute value for every group (it flattens lr_mult ratios), if any."""

@@ -64,6 +64,26 @@ class MMEngineCurve(Curve):
     def value(self, t: int, length: int | None, start: float, base: float, group: int) -> float:
         return start * self.factor(t, length)
 
+    # ------------------------------------------------- mmengine's recurrence, for overlapping parts
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        """mmengine's chainable update at the part's step ``t``: the new value from the group's ``current`` one.
+
+        Overlapping parts are replayed with these updates, in mmengine's order, so their values are
+        mmengine's (see ``schedule.py``). Homogeneous curves multiply by the step's factor ratio.
+        """
+        if t == 0:
+            return current * self.factor(0, length)
+        return current * (self.factor(t, length) / self.factor(t - 1, length))
+
+    def tail(self, s: int, at_s: float, t: int, length: int | None, base: float, group: int) -> float | None:
+        """The value at step ``t > s`` when this part alone acts after step ``s``, where the value was ``at_s``.
+
+        The closed form of ``chain`` repeated from ``s`` to ``t`` (None where there is none: the
+        schedule then replays the steps).
+        """
+        before = self.factor(s, length)
+        return None if before == 0 else at_s * (self.factor(t, length) / before)
+
 
 def _span(length: int | None) -> int:
     """The part's length: mmengine's parts always have one (``INF - begin`` without an ``end``)."""
@@ -89,6 +109,14 @@ class ConstantCurve(MMEngineCurve):
         last = _span(length) - 1  # mmengine's total_iters: it restores the value at the window's last step
         return self.factor_ if t == 0 or t < last else 1.0
 
+    def spans_length(self, length: int | None) -> bool:
+        return self.factor_ != 1
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        if t == 0:
+            return current * self.factor_
+        return current * (1.0 / self.factor_) if t == _span(length) - 1 else current
+
 
 @dataclass(frozen=True)
 class LinearCurve(MMEngineCurve):
@@ -106,6 +134,15 @@ class LinearCurve(MMEngineCurve):
             return self.start_factor
         return self.start_factor + (self.end_factor - self.start_factor) * min(t, last) / last
 
+    def spans_length(self, length: int | None) -> bool:
+        return self.start_factor != self.end_factor
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        if t == 0:
+            return current * self.start_factor
+        change = self.end_factor - self.start_factor
+        return current * (1.0 + change / ((_span(length) - 1) * self.start_factor + (t - 1) * change))
+
 
 @dataclass(frozen=True)
 class ExponentialCurve(MMEngineCurve):
@@ -118,6 +155,9 @@ class ExponentialCurve(MMEngineCurve):
 
     def factor(self, t: int, length: int | None) -> float:
         return float(self.gamma**t)
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        return current if t == 0 else current * self.gamma
 
 
 @dataclass(frozen=True)
@@ -135,6 +175,9 @@ class StepCurve(MMEngineCurve):
     def factor(self, t: int, length: int | None) -> float:
         return float(self.gamma ** (t // self.step_size))
 
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        return current if t == 0 or t % self.step_size else current * self.gamma
+
 
 @dataclass(frozen=True)
 class MultiStepCurve(MMEngineCurve):
@@ -150,6 +193,10 @@ class MultiStepCurve(MMEngineCurve):
 
     def factor(self, t: int, length: int | None) -> float:
         return float(self.gamma ** sum(1 for m in self.milestones if m <= t))
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        count = sum(1 for m in self.milestones if m == t)  # mmengine counts repeated milestones
+        return current * self.gamma**count if count else current
 
 
 def _cosine(t: float, period: float) -> float:
@@ -188,6 +235,9 @@ class CosineAnnealingCurve(MMEngineCurve):
     def period(self, length: int | None) -> float:
         return self.T_max or _span(length)  # mmengine: `T_max or (end - begin)`
 
+    def spans_length(self, length: int | None) -> bool:
+        return not self.T_max
+
     def homogeneous(self, length: int | None) -> bool:
         zero_floor = not self.eta_min and not self.eta_min_ratio
         return zero_floor and _span(length) <= self.period(length) + 1
@@ -202,6 +252,33 @@ class CosineAnnealingCurve(MMEngineCurve):
         period = self.period(length)
         top = start if t <= period else base  # past T_max mmengine restarts from the base value
         return floor + (top - floor) * _cosine(t, period)
+
+    def _floor(self, base: float) -> float:
+        return base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min or 0.0
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        if t == 0:
+            return current
+        floor, period = self._floor(base), self.period(length)
+        if (t - 1 - period) % (2 * period) == 0:  # mmengine's step past a trough
+            return current + (base - floor) * (1 - math.cos(math.pi / period)) / 2
+        return (1 + math.cos(math.pi * t / period)) / (1 + math.cos(math.pi * (t - 1) / period)) * (
+            current - floor) + floor
+
+    def tail(self, s: int, at_s: float, t: int, length: int | None, base: float, group: int) -> float | None:
+        period = self.period(length)
+        if period != int(period):
+            return None  # mmengine's trough test never fires exactly: replay its steps
+        period = int(period)
+        # the first step after s at which mmengine's trough branch fires: (r - 1 - T) % 2T == 0
+        r = period + 1 + 2 * period * max(0, (s - period - 1) // (2 * period) + 1)
+        if r == s + 1 and t >= r:  # the trough branch adds to whatever the value is: step it, then go on
+            return self.tail(r, self.chain(r, at_s, length, base, group), t, length, base, group) if t > r \
+                else self.chain(r, at_s, length, base, group)
+        floor = self._floor(base)
+        if t < r:
+            return floor + (at_s - floor) * (_cosine(t, period) / _cosine(s, period))
+        return floor + (base - floor) * _cosine(t, period)  # after a trough the history is gone (top = base)
 
     def absolute(self) -> str | None:
         return "eta_min" if self.eta_min else None
@@ -229,6 +306,9 @@ class PolyCurve(MMEngineCurve):
     def homogeneous(self, length: int | None) -> bool:
         return not self.eta_min and not self.eta_min_ratio
 
+    def spans_length(self, length: int | None) -> bool:
+        return True
+
     def factor(self, t: int, length: int | None) -> float:
         last = _span(length) - 1
         return 1.0 if t == 0 else float(((last - t) / last) ** self.power)
@@ -238,6 +318,17 @@ class PolyCurve(MMEngineCurve):
             return start
         floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min
         return floor + (start - floor) * self.factor(t, length)
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        if t == 0:
+            return current
+        floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min
+        return (current - floor) * (1 - 1 / (_span(length) - 1 - t + 1)) ** self.power + floor
+
+    def tail(self, s: int, at_s: float, t: int, length: int | None, base: float, group: int) -> float | None:
+        floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min
+        last = _span(length) - 1
+        return floor + (at_s - floor) * float(((last - t) / (last - s)) ** self.power)
 
     def absolute(self) -> str | None:
         return "eta_min" if self.eta_min else None
@@ -278,6 +369,39 @@ class CosineRestartCurve(MMEngineCurve):
         top = base * weight
         s = t - begin
         return top if s == 0 else floor + (top - floor) * _cosine(s, period)
+
+    def _cycle(self, t: int) -> tuple[int, int] | None:
+        """(the cycle's first step, its index) of step ``t``; None past the last cycle."""
+        begin = 0
+        for cycle, period in enumerate(self.periods):
+            if t < begin + period:
+                return begin, cycle
+            begin += period
+        return None
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        found = self._cycle(t)
+        if found is None:
+            return current  # past the last cycle mmengine leaves the value as it is
+        begin, cycle = found
+        if t == begin:
+            return base * self.restart_weights[cycle]
+        floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min or 0.0
+        period, q = self.periods[cycle], t - begin
+        return (1 + math.cos(math.pi * q / period)) / (1 + math.cos(math.pi * (q - 1) / period)) * (
+            current - floor) + floor
+
+    def tail(self, s: int, at_s: float, t: int, length: int | None, base: float, group: int) -> float | None:
+        t = min(t, sum(self.periods) - 1)
+        found = self._cycle(t)
+        if t <= s or found is None:
+            return at_s
+        begin, cycle = found
+        if begin > s:  # a new cycle began after s: it starts from the base, whatever came before
+            return self.value(t, length, at_s, base, group)
+        floor = base * self.eta_min_ratio if self.eta_min_ratio is not None else self.eta_min or 0.0
+        period = self.periods[cycle]
+        return floor + (at_s - floor) * (_cosine(t - begin, period) / _cosine(s - begin, period))
 
     def absolute(self) -> str | None:
         return "eta_min" if self.eta_min else None
@@ -378,6 +502,12 @@ class OneCycleCurve(MMEngineCurve):
                 return (b - a) * pct + a
             begin = end
         raise AssertionError("unreachable: the last phase always answers")
+
+    def chain(self, t: int, current: float, length: int | None, base: float, group: int) -> float:
+        return self.value(t, length, current, base, group)  # absolute values: mmengine ignores the current one
+
+    def tail(self, s: int, at_s: float, t: int, length: int | None, base: float, group: int) -> float | None:
+        return self.value(t, length, at_s, base, group)
 
     def absolute(self) -> str | None:
         return "eta_max" if self.eta_max_ratio is None else None

@@ -63,7 +63,7 @@ def schedule_curves(schedule: Any, iters: int, param: str = "lr") -> ScheduleCur
     values = tuple(curves)
     milestones = {steps[0], steps[-1]}
     for part in getattr(schedule, "parts", ()):
-        for edge in (part.first_iteration, part.stop_iteration):
+        for edge in (part.first_iteration, part.stop_iteration, *part.boundaries()):
             if 0 <= edge < iters:
                 milestones.add(edge - edge % stride)
     for curve in values:

@@ -13,10 +13,14 @@ step and each group's *own* initial value, so
 How parts compose. mmengine steps each scheduler recursively on the current value. Parts whose
 update is a multiplication (Constant, Linear, Exponential, Step, MultiStep, ReduceOnPlateau, and
 Cosine/Poly with a zero floor) chain by multiplication wherever their windows overlap, as mmengine's
-do. The others set values anchored to the group's base or to absolute numbers (Cosine/Poly with a
-floor, CosineRestart, OneCycle, the modern shapes); mmengine's result for those on an overlapping
-window depends on the order of float updates along the whole history, so an overlap with any other
-part on the same value is an error that names both entries. A part that starts after another ended
+do, in closed form. The others set values anchored to the group's base or to absolute numbers
+(Cosine/Poly with a floor, CosineRestart, OneCycle): where such a part overlaps others on the same
+value, mmengine's result is the history of its updates, so those parts (an :class:`_Overlap`) are
+replayed with mmengine's own updates, in mmengine's order, from each group's value where they begin;
+after the last shared step the part that remains continues in closed form from the replayed value.
+The replay is deterministic from the step count and cached (a cursor and a checkpoint every
+``_CHECKPOINT`` iterations), so a normal step costs O(1). A modern shape or a ReduceOnPlateau part
+may not overlap an anchored part (an error naming both). A part that starts after another ended
 starts from the value the earlier one left, as in mmengine.
 
 Owns: :class:`Part`, :class:`Schedule` and ``build_scheduler``, the one resolver of entries: every
@@ -29,6 +33,7 @@ May import: the base (errors, suggestions, checks, registry), torch, and the cur
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 import warnings
@@ -46,9 +51,10 @@ from paramwise.errors import (
     Problem,
     ScheduleStateError,
     UsageTypeError,
+    warn_user,
 )
 from paramwise.schedule.curve import INF, SCHEDULERS, Curve, PartConfig, SchedulerType
-from paramwise.schedule.mmengine import PlateauCurve
+from paramwise.schedule.mmengine import ConstantCurve, LinearCurve, MMEngineCurve, PlateauCurve
 from paramwise.suggestions import did_you_mean, format_value, safe_repr, suggest
 
 __all__ = ["Part", "Schedule", "build_scheduler"]
@@ -56,6 +62,8 @@ __all__ = ["Part", "Schedule", "build_scheduler"]
 _ROOT = "param_scheduler"
 #: the largest step a saved state may hold (far beyond any run; keeps the arithmetic in floats)
 _MAX_STEP = 2**53
+#: iterations between the replay's saved values (random access replays at most this many)
+_CHECKPOINT = 4096
 
 
 @dataclass(frozen=True)
@@ -101,12 +109,61 @@ class Part:
         k = step // self.unit
         if k < self.begin:
             return None
+        if k >= self.end and self.end < INF and self.curve.settles_at_end:
+            return self.span  # a shape's formula at its end (the floor), as docs/schedule_shapes.md says
         return min(k, self.end - 1) - self.begin
+
+    def boundaries(self) -> list[int]:
+        """The global iterations where a phase of this part begins (warmup end, decay start, floor), for tables."""
+        return [(self.begin + b) * self.unit for b in self.curve.boundaries(self.length)]
+
+    def acts(self, step: int) -> bool:
+        """Whether mmengine steps this part at global iteration ``step`` (every iteration, or each epoch's first)."""
+        return self.first_iteration <= step < self.stop_iteration and step % self.unit == 0
+
+    def next_act(self, step: int) -> int | None:
+        """The first iteration ``>= step`` at which this part acts; None when it has ended."""
+        at = max(step, self.first_iteration)
+        at += -at % self.unit
+        return at if at < self.stop_iteration else None
 
     def where(self) -> str:
         unit = "iterations" if self.unit == 1 else "epochs"
         end = "open end" if self.end >= INF else str(self.end)
         return f"{_ROOT}[{self.index}] ({self.type_name}, {unit} {self.begin}..{end})"
+
+
+@dataclass(frozen=True)
+class _Overlap:
+    """Parts on one value whose windows overlap, an anchored one among them: replayed as mmengine steps them.
+
+    ``shared_until`` is the last iteration at which two of them act; after it only ``survivor``
+    (None when they end together) changes the value, in closed form from the replayed one.
+    """
+
+    parts: tuple[Part, ...]  # in list order, mmengine's order of updates within a step
+    first: int
+    stop: int
+    shared_until: int
+    survivor: Part | None
+
+    @property
+    def first_iteration(self) -> int:
+        return self.first
+
+    def where(self) -> str:
+        return " and ".join(p.where() for p in self.parts)
+
+
+@dataclass
+class _Replay:
+    """The replay's cache for one overlap: the values it started from, a cursor, and checkpoints."""
+
+    entering: tuple[float, ...]
+    cursor: int
+    values: list[float]
+    marks: list[int] = dataclasses.field(default_factory=list)  # checkpoint iterations, ascending
+    saved: list[list[float]] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -165,9 +222,10 @@ class Schedule(LRScheduler):
         self.notes = tuple(notes)
         self.epoch_length = epoch_length
         self._targets = dict(targets)
-        self._by_param: dict[str, list[Part]] = {}
-        for part in sorted(self.parts, key=lambda p: (p.first_iteration, p.index)):
-            self._by_param.setdefault(part.param, []).append(part)
+        self._by_param: dict[str, list[Part | _Overlap]] = {}
+        for param in dict.fromkeys(p.param for p in self.parts):
+            self._by_param[param] = _units([p for p in self.parts if p.param == param])
+        self._replays: dict[tuple[str, int], _Replay] = {}
         self._bases: dict[str, list[float]] = {}
         for param, target in self._targets.items():
             bases = []
@@ -186,32 +244,95 @@ class Schedule(LRScheduler):
         self._apply()
 
     # ------------------------------------------------------------------ values
-    def _value(self, param: str, group: int, step: int) -> float:
-        base = self._bases[param][group]
-        value = base
-        for part in self._by_param.get(param, ()):
+    def _param_values(self, param: str, step: int) -> list[float]:
+        """Every group's value of ``param`` at iteration ``step``: the parts folded in the order they begin."""
+        bases = self._bases[param]
+        values = list(bases)
+        for unit in self._by_param.get(param, ()):
+            if isinstance(unit, _Overlap):
+                if step >= unit.first:
+                    values = self._overlap_values(param, unit, values, step)
+                continue
+            part = unit
             if isinstance(part.curve, PlateauCurve):
                 reductions = self._plateaus[part.index].reductions
-                value = part.curve.reduce(value, group, reductions) if reductions else value
+                if reductions:
+                    values = [part.curve.reduce(v, g, reductions) for g, v in enumerate(values)]
                 continue
             t = part.local(step)
             if t is None:
                 continue
-            try:
-                value = part.curve.value(t, part.length, value, base, group)
-            except ArithmeticError as e:  # a float overflow, 0 ** -p: the arguments cannot go this far
-                raise _not_finite(part, param, group, step, f"{type(e).__name__}: {e}") from None
-            if not math.isfinite(value):  # never written into a param group: it would train on nan silently
-                raise _not_finite(part, param, group, step, f"{value!r}")
-        return value
+            values = [self._checked(part, param, g, step, part.curve.value, t, part.length, v, bases[g], g)
+                      for g, v in enumerate(values)]
+        return values
+
+    def _checked(self, part: Part, param: str, group: int, step: int, fn: Any, *args: Any) -> float:
+        """``fn(*args)`` as a finite float, or the error that names the part, the group and the iteration."""
+        try:
+            value = fn(*args)
+        except ArithmeticError as e:  # a float overflow, 0 ** -p: the arguments cannot go this far
+            raise _not_finite(part, param, group, step, f"{type(e).__name__}: {e}") from None
+        if not math.isfinite(value):  # never written into a param group: it would train on nan silently
+            raise _not_finite(part, param, group, step, f"{value!r}")
+        return float(value)
+
+    def _overlap_values(self, param: str, unit: _Overlap, entering: list[float], step: int) -> list[float]:
+        """The overlap's values at ``step``: replayed up to its last shared step, then its survivor's closed form."""
+        step = min(step, unit.stop - 1)
+        survivor = unit.survivor
+        if survivor is None or step <= unit.shared_until:
+            return self._replay(param, unit, entering, step)
+        at = self._replay(param, unit, entering, unit.shared_until)
+        s, t = survivor.local(unit.shared_until), survivor.local(step)
+        assert s is not None and t is not None
+        if t == s:
+            return at
+        bases = self._bases[param]
+        tails = [self._checked(survivor, param, g, step, survivor.curve.tail, s, v, t, survivor.length, bases[g], g)
+                 for g, v in enumerate(at)] if isinstance(survivor.curve, MMEngineCurve) else [None]
+        if any(v is None for v in tails):
+            return self._replay(param, unit, entering, step)  # no closed form from here: replay these steps too
+        return [float(v) for v in tails if v is not None]
+
+    def _replay(self, param: str, unit: _Overlap, entering: list[float], step: int) -> list[float]:
+        """Every group's value after mmengine's updates at iteration ``step``, replayed from ``entering``."""
+        key = (param, unit.first)
+        cache = self._replays.get(key)
+        if cache is None or cache.entering != tuple(entering):
+            cache = self._replays[key] = _Replay(tuple(entering), unit.first - 1, list(entering))
+        if step < cache.cursor:  # back to the last checkpoint at or before the step
+            i = bisect.bisect_right(cache.marks, step) - 1
+            cursor, values = (cache.marks[i], list(cache.saved[i])) if i >= 0 else (unit.first - 1, list(entering))
+        else:
+            cursor, values = cache.cursor, cache.values
+        bases = self._bases[param]
+        while True:
+            nexts = [n for n in (p.next_act(cursor + 1) for p in unit.parts) if n is not None]
+            if not nexts or min(nexts) > step:
+                break
+            cursor = min(nexts)
+            acting = [p for p in unit.parts if p.acts(cursor)]
+            if cursor:  # after the first iteration mmengine's hook steps iteration parts, then epoch parts
+                acting.sort(key=lambda p: p.unit != 1)
+            for part in acting:
+                t = part.local(cursor)
+                curve = part.curve
+                assert t is not None and isinstance(curve, MMEngineCurve)
+                values = [self._checked(part, param, g, cursor, curve.chain, t, v, part.length, bases[g], g)
+                          for g, v in enumerate(values)]
+            if not cache.marks or cursor - cache.marks[-1] >= _CHECKPOINT:  # only ever past the last one
+                cache.marks.append(cursor)
+                cache.saved.append(list(values))
+        if step >= cache.cursor:
+            cache.cursor, cache.values = step, values
+        return list(values)
 
     def values_at(self, step: int) -> dict[str, list[float]]:
         """Every scheduled value of every group at iteration ``step``, without touching the optimizer.
 
         Plateau reductions are those recorded so far. For tables and plots of a schedule.
         """
-        groups = range(len(self.optimizer.param_groups))
-        return {param: [self._value(param, g, step) for g in groups] for param in self._targets}
+        return {param: self._param_values(param, step) for param in self._targets}
 
     def _apply(self) -> None:
         values = self.values_at(self.last_epoch)
@@ -439,13 +560,19 @@ def build_scheduler(
             target = _target(optimizer, part, problems)
             if target is not None:
                 targets[part.param] = target
-    problems += _overlaps(parts)
+    problems += _overlap_problems([p for p in parts if p.param in targets])
     if problems:
         raise ConfigError(problems, title="invalid param_scheduler")
     parts = [p for p in parts if p.param in targets]
     notes = _notes(optimizer, parts, targets)
     for note in notes:
         warnings.warn(str(note), ParamwiseWarning, stacklevel=2)
+    for part in parts:
+        if part.end >= INF and part.curve.spans_length(part.length):
+            warn_user(f"{part.where()} has no end and build_scheduler got no max_iters, so it spans mmengine's "
+                      f"INF = {INF} {'iterations' if part.unit == 1 else 'epochs'} and never reaches its end "
+                      "(its values barely move). Set 'end' on this entry, or pass max_iters= (and epoch_length= "
+                      "for epoch-based entries) to build_scheduler; the CLI takes --iters")
     return Schedule(optimizer, parts, targets=targets, epoch_length=epoch_length, notes=notes)
 
 
@@ -563,27 +690,77 @@ def _target(optimizer: Any, part: Part, problems: list[Problem]) -> _Target | No
     return _Target(part.param, betas=False)
 
 
-def _overlaps(parts: Sequence[Part]) -> list[Problem]:
-    """An anchored part may not share a step with another part on the same value (see the module doc)."""
+def _shared(a: Part, b: Part) -> tuple[int, int] | None:
+    """The iterations ``[start, stop)`` that two parts' windows share, if any."""
+    start, stop = max(a.first_iteration, b.first_iteration), min(a.stop_iteration, b.stop_iteration)
+    return (start, stop) if start < stop else None
+
+
+def _clusters(parts: Sequence[Part]) -> list[list[Part]]:
+    """Parts on one value grouped by overlapping windows (connected, in list order within each)."""
+    clusters: list[list[Part]] = []
+    for part in sorted(parts, key=lambda p: (p.first_iteration, p.index)):
+        if clusters and any(_shared(part, other) for other in clusters[-1]):
+            clusters[-1].append(part)
+        else:
+            clusters.append([part])
+    return [sorted(c, key=lambda p: p.index) for c in clusters]
+
+
+def _units(parts: Sequence[Part]) -> list[Part | _Overlap]:
+    """One value's parts in the order they begin; those that overlap an anchored part become one ``_Overlap``."""
+    units: list[Part | _Overlap] = []
+    for cluster in _clusters(parts):
+        if len(cluster) == 1 or not any(p.anchored for p in cluster):
+            units += cluster  # multiplications commute: each part in closed form
+            continue
+        pairs = [shared for j, b in enumerate(cluster) for a in cluster[:j] if (shared := _shared(a, b))]
+        shared_until = max(stop for _, stop in pairs) - 1
+        first = min(p.first_iteration for p in cluster)
+        stop = max(p.stop_iteration for p in cluster)
+        after = [p for p in cluster if p.stop_iteration > shared_until + 1]
+        units.append(_Overlap(tuple(cluster), first, stop, shared_until, after[0] if after else None))
+    return sorted(units, key=lambda u: u.first_iteration)
+
+
+def _overlap_problems(parts: Sequence[Part]) -> list[Problem]:
+    """What cannot be replayed as mmengine steps it: a shape or a plateau over an anchored part, a zero factor."""
     found = []
-    for j, later in enumerate(parts):
-        for earlier in parts[:j]:
-            if earlier.param != later.param or not (earlier.anchored or later.anchored):
+    for param in dict.fromkeys(p.param for p in parts):
+        for unit in _units([p for p in parts if p.param == param]):
+            if not isinstance(unit, _Overlap):
                 continue
-            start = max(earlier.first_iteration, later.first_iteration)
-            stop = min(earlier.stop_iteration, later.stop_iteration)
-            if start >= stop:
-                continue
-            anchored = later if later.anchored else earlier
-            last = "the open end" if stop >= INF else f"iteration {stop - 1}"
-            found.append(Problem(_at(later.index, "begin"), (
-                f"overlaps {earlier.where()} on {later.param!r} from iteration {start} to {last}. "
-                f"{anchored.type_name} sets values (from the base value or absolute ones) rather than scaling "
-                "the current one, so together they have no closed form (mmengine's result depends on the float "
-                "history of both). Make the windows disjoint: start this entry where the other ends "
-                "(begin = the other's end), or use a chainable scheduler (ConstantLR, LinearLR, "
-                "ExponentialLR, StepLR, MultiStepLR, or CosineAnnealingLR/PolyLR with eta_min=0)."
-            )))
+            for j, later in enumerate(unit.parts):
+                for earlier in unit.parts[:j]:
+                    shared = _shared(earlier, later)
+                    if shared is None or not (earlier.anchored or later.anchored):
+                        continue
+                    odd = next((p for p in (later, earlier) if not isinstance(p.curve, MMEngineCurve)
+                                or isinstance(p.curve, PlateauCurve)), None)
+                    if odd is None:
+                        continue
+                    start, stop = shared
+                    last = "the open end" if stop >= INF else f"iteration {stop - 1}"
+                    why = ("reduces at validation times the schedule's state does not record"
+                           if isinstance(odd.curve, PlateauCurve) else
+                           "is a formula of the group's initial value with its own warmup, not one of mmengine's "
+                           "recursive updates")
+                    found.append(Problem(_at(later.index, "begin"), (
+                        f"overlaps {earlier.where()} on {param!r} from iteration {start} to {last}, and "
+                        f"{odd.type_name} {why}, so the overlap has no mmengine meaning to follow. Make the windows "
+                        "disjoint: start this entry where the other ends (begin = the other's end)"
+                        + (", or use the shape's warmup_steps instead of a separate warmup"
+                           if not isinstance(odd.curve, MMEngineCurve) else "")
+                    )))
+            for part in unit.parts:
+                curve = part.curve
+                zero = (isinstance(curve, ConstantCurve) and curve.factor_ == 0) or (
+                    isinstance(curve, LinearCurve) and curve.start_factor == 0)
+                if zero:
+                    key = "factor" if isinstance(curve, ConstantCurve) else "start_factor"
+                    found.append(Problem(_at(part.index, key), (
+                        f"is 0 in a part that overlaps an anchored one ({unit.where()}): mmengine's update "
+                        "divides by it there. Use a small positive value (e.g. 1e-3)")))
     return found
 
 

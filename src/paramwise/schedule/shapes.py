@@ -87,8 +87,11 @@ class ScheduleShape(Curve):
 
     Subclasses are frozen dataclasses; they list their argument problems in ``problems``, implement
     ``_factor`` and, when they need the part's length, say so in ``needs_total`` and check it in
-    ``total_problems``.
+    ``total_problems``. At and after the part's end a shape holds ``factor(total, total)``, its
+    formula's value at the end (the floor of a decay), not the last value inside the part.
     """
+
+    settles_at_end: ClassVar[bool] = True
 
     def factor(self, t: int, total: int | None) -> float:
         """The multiplier of each group's initial value at step ``t >= 0`` of a part of ``total`` steps.
@@ -290,7 +293,7 @@ class CosineWithMinLR(ScheduleShape):
         return _lift(_decay_curve("cosine", progress, self.num_cycles), self.min_ratio)
 
     def _boundaries(self, total: int | None) -> list[int]:
-        return [self.warmup_steps]
+        return [self.warmup_steps]  # the peak, where the cosine starts; the floor is at ``total``
 
 
 # --------------------------------------------------------------------------- inverse sqrt
