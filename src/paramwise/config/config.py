@@ -417,6 +417,7 @@ class _Loader:
     def __init__(self) -> None:
         self.loaded: dict[str, dict[Any, Any]] = {}
         self.active: list[str] = []  # resolved paths of the chain being loaded, for cycle detection
+        self.exports: dict[str, dict[str, Any]] = {}  # a .py file's other public names, for 'import *'
 
     def tree(self, path: Path, chain: tuple[Path, ...]) -> dict[Any, Any]:
         """Load one file merged over everything it inherits: its bases in order, then the file itself on top."""
@@ -434,13 +435,17 @@ class _Loader:
             return self.loaded[key]
         self.active.append(key)
         try:
-            result = self._load(path, chain, names)
+            result, self.exports[key] = self._load(path, chain, names)
         finally:
             self.active.pop()
         self.loaded[key] = result
         return result
 
-    def _load(self, path: Path, chain: tuple[Path, ...], names: tuple[str, ...]) -> dict[Any, Any]:
+    def _load(
+        self, path: Path, chain: tuple[Path, ...], names: tuple[str, ...]
+    ) -> tuple[dict[Any, Any], dict[str, Any]]:
+        """One file merged over its bases, and (a ``.py`` file) its public names that are not values."""
+        exports: dict[str, Any] = {}
         suffix = _suffix_of(path, names)
         text = substitute_predefined(_read_text(path, names), path)
         text, refs = mark_base_refs(text, suffix)
@@ -459,11 +464,14 @@ class _Loader:
             _check_file_structure(merged, path)
             if suffix == ".py":
 
-                def import_config(file: Path, line: int | None) -> dict[Any, Any]:
-                    return self.base(file, chain, what=f"read_base() import {file.name!r}", line=line)
+                def import_config(file: Path, line: int | None) -> tuple[dict[Any, Any], dict[str, Any]]:
+                    values = self.base(file, chain, what=f"read_base() import {file.name!r}", line=line)
+                    return values, self.exports.get(_file_key(file), {})
 
                 bases = merged if base_value is not None else None
-                raw = run_python_config(path, code, bases=bases, refs=refs, import_config=import_config)
+                ran = run_python_config(path, code, bases=bases, refs=refs, import_config=import_config)
+                raw, exports = ran.values, ran.exports
+                merged = merged if ran.bases is None else ran.bases  # _base_ as the code edited it
                 _check_file_structure(raw, path)
             raw = resolve_base_refs(raw, refs, merged, path)
             result = _merge(merged, raw)
@@ -472,7 +480,7 @@ class _Loader:
             if not exc.chain:
                 exc.chain = names
             raise
-        return result
+        return result, exports
 
     def base(self, base: Path, chain: tuple[Path, ...], *, what: str, line: int | None) -> dict[Any, Any]:
         """Load a file that ``chain[-1]`` inherits or imports, after checking for a cycle and that it exists."""
