@@ -262,16 +262,16 @@ def run_python_config(
         raise ConfigFileError(message, filename=str(path), line=_line_in(exc, path)) from exc
     except BaseException as exc:  # GeneratorExit and other non-Exception raises end here too
         raise _run_error(exc, path) from exc
-    imported = _import_bound_names(tree)  # what imports bind is the file's tooling, not its config
+    # what imports bind (here, or in a base for 'import *') is the file's tooling, not its config
+    imported = _import_bound_names(tree)
     values: dict[str, Any] = {}
     exports: dict[str, Any] = {}
     for name, value in namespace.items():
         if name.startswith("_"):
             continue
-        from_export = name in imports.exported and imports.exported[name] is value
         if isinstance(value, types.MethodType) and isinstance(value.__self__, _Imports):
             continue  # this file's own read_base(): an importer uses its own
-        if isinstance(value, _CODE_TYPES) or name in imported or from_export:
+        if isinstance(value, _CODE_TYPES) or name in imported or name in imports.exported:
             exports[name] = value
         else:
             values[name] = value
