@@ -67,7 +67,9 @@ ITEMS = [
 
 
 @given(items=st.lists(st.sampled_from(ITEMS), min_size=1, max_size=4))
-def test_the_cli_and_the_api_apply_the_same_overrides(tmp_path_factory: pytest.TempPathFactory, items: list[str]) -> None:
+def test_the_cli_and_the_api_apply_the_same_overrides(
+    tmp_path_factory: pytest.TempPathFactory, items: list[str]
+) -> None:
     path = tmp_path_factory.mktemp("cfg") / "c.py"
     path.write_text(NO_PARAMWISE_CFG, encoding="utf-8")
     api = Config.fromfile(path)
