@@ -325,7 +325,9 @@ def test_bad_override_path_suggests_and_changes_nothing() -> None:
     cfg = seed_config()
     before = cfg.to_dict()
     with pytest.raises(ConfigError) as info:
-        cfg.merge_from_dotlist(["optimizer.lr=0.5", "optimizer.paramwise_cfg.custom_keys.backbone.lr_mlt=0.1"])
+        cfg.merge_from_dotlist(
+            ["optimizer.lr=0.5", "optimizer.paramwise_cfg.custom_keys.backbone.lr_mlt=0.1"], allow_new_keys=False
+        )
     message = str(info.value)
     assert "Did you mean 'lr_mult'?" in message
     assert "lr_mult" in message and "allow_new_keys" in message

@@ -287,9 +287,11 @@ def test_cached_bases_are_not_shared_between_children(tmp_path: Path) -> None:
     write(tmp_path, "base.py", "opt = dict(lr=0.1, steps=[1, 2])\n")
     write(tmp_path, "left.py", "_base_ = 'base.py'\nopt = dict(lr=0.2)\n")
     write(tmp_path, "right.py", "_base_ = 'base.py'\n_base_.opt.steps.append(3)\nsteps = _base_.opt.steps\n")
-    path = write(tmp_path, "top.py", "_base_ = ['left.py', 'right.py']\n")
+    path = write(tmp_path, "top.py", "_base_ = ['right.py', 'left.py']\n")
     cfg = Config.fromfile(path)
-    assert cfg.opt.to_dict() == {"lr": 0.1, "steps": [1, 2]} and cfg.steps == [1, 2, 3]
+    # right's edit of its _base_ is right's own: left, loaded from the same cached base, keeps [1, 2]
+    assert cfg.opt.to_dict() == {"lr": 0.2, "steps": [1, 2]} and cfg.steps == [1, 2, 3]
+    assert Config.fromfile(tmp_path / "right.py").opt.to_dict() == {"lr": 0.1, "steps": [1, 2, 3]}
 
 
 # --------------------------------------------------------------------------- silent accepts

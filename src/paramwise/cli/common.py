@@ -165,10 +165,11 @@ def load_config(path: str, overrides: Sequence[str]) -> Any:
                     f"--cfg-options {key}=...: {path} has no top-level key {top!r}.{did_you_mean(top, cfg)} "
                     f"Its keys: {', '.join(sorted(map(str, cfg))) or '(none)'}"
                 )
-        # new keys are fine below an existing top-level key (e.g. a paramwise_cfg option the file
-        # does not set); a misspelt option is then caught by the optimizer config check, with a did-you-mean
+        # new keys are fine below an existing top-level key (e.g. a paramwise_cfg option the file does not
+        # set), as in Config.merge_from_dict's default; a misspelt option is then caught by the optimizer
+        # config check, with a did-you-mean
         try:
-            cfg.merge_from_dict(parsed, allow_new_keys=True)
+            cfg.merge_from_dict(parsed)
         except ConfigError as e:
             raise UsageError("bad --cfg-options: " + "; ".join(problem_lines(e))) from e
     return cfg

@@ -122,10 +122,13 @@ class Config(ConfigDict):
             raise ConfigFileError(message, filename=str(path)) from None
         return cls(data, filename=path)
 
-    def merge_from_dict(self, options: Mapping[str, Any], *, allow_new_keys: bool = False) -> None:
+    def merge_from_dict(self, options: Mapping[str, Any], *, allow_new_keys: bool | None = None) -> None:
         """Set dotted keys (``'optimizer.lr'``) to values; all bad paths are reported and nothing changes.
 
-        The values are copied in, so changing the config later does not change ``options``.
+        Missing keys are created, as mmengine's ``merge_from_dict`` and ``--cfg-options`` create them,
+        below a top-level key the config has; a new top-level key is an error (a misspelt section
+        would go unused). ``allow_new_keys=True`` creates new keys anywhere, ``False`` none. The
+        values are copied in, so changing the config later does not change ``options``.
         """
         where = f" to {self.filename}" if self.filename else ""
         title = f"cannot apply config overrides{where}"
@@ -145,7 +148,7 @@ class Config(ConfigDict):
         for key, value in options.items():  # validated on the copy: applying in place cannot fail now
             _set_dotted(self, key, value, allow_new_keys)
 
-    def merge_from_dotlist(self, items: Iterable[str], *, allow_new_keys: bool = False) -> None:
+    def merge_from_dotlist(self, items: Iterable[str], *, allow_new_keys: bool | None = None) -> None:
         """Apply ``['optimizer.lr=0.01', ...]`` overrides, values parsed as literals (see parse_value)."""
         self.merge_from_dict(parse_cfg_options(items), allow_new_keys=allow_new_keys)
 
@@ -357,13 +360,19 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 4000  # int() refuses longer ones
 
 
-def _set_dotted(root: dict[Any, Any], dotted: str, value: Any, allow_new_keys: bool) -> list[Problem]:
-    """Set ``root[a][b][c] = value`` for ``'a.b.c'``; return what is wrong with the path instead, if anything."""
+def _set_dotted(root: dict[Any, Any], dotted: str, value: Any, allow_new_keys: bool | None) -> list[Problem]:
+    """Set ``root[a][b][c] = value`` for ``'a.b.c'``; return what is wrong with the path instead, if anything.
+
+    ``allow_new_keys``: True creates missing keys anywhere, None below an existing top-level key, False nowhere.
+    """
     try:
         segments = split_key_path(dotted)
     except ValueError as exc:
         return [Problem((dotted,), str(exc))]
     keys = [key for key, _ in segments]
+    dotted_custom_key = _unquoted_custom_key(segments)
+    if dotted_custom_key:
+        return [dotted_custom_key]
     node: Any = root
     for depth, (key, quoted) in enumerate(segments):
         here, last = tuple(keys[: depth + 1]), depth == len(keys) - 1
@@ -381,7 +390,10 @@ def _set_dotted(root: dict[Any, Any], dotted: str, value: Any, allow_new_keys: b
         if key not in node and not quoted and _is_number(key.removeprefix("-")) and int(key) in node:
             target = int(key)  # a .py config's {0: 19}: 'labels_map.0' reaches the int key
         if target not in node:
-            if not allow_new_keys:
+            if depth == 0 and allow_new_keys is None:
+                message = "the config has no top-level " + _missing_key_text(key, node).removeprefix("no ")
+                return [Problem(here, message + " Add a new section with allow_new_keys=True.")]
+            if allow_new_keys is False:
                 return [Problem(here, _missing_key_text(key, node) + " Pass allow_new_keys=True to add it.")]
             if not last:
                 node[target] = {}
@@ -390,6 +402,43 @@ def _set_dotted(root: dict[Any, Any], dotted: str, value: Any, allow_new_keys: b
             return []
         node = node[target]
     return []
+
+
+_CUSTOM_KEYS_PATH = ("paramwise_cfg", "custom_keys")
+
+
+def _unquoted_custom_key(segments: Sequence[tuple[str, bool]]) -> Problem | None:
+    """``paramwise_cfg.custom_keys.backbone.stages.lr_mult``: a parameter name split at its dots.
+
+    A custom key holds options (``lr_mult=0.1``), never a section, so three or more segments after
+    ``custom_keys`` always mean a key with dots that was not quoted; say which quoting works.
+    """
+    keys = [key for key, _ in segments]
+    for at in range(len(segments) - 1):
+        if tuple(keys[at : at + 2]) != _CUSTOM_KEYS_PATH or any(quoted for _, quoted in segments[at : at + 2]):
+            continue
+        rest = segments[at + 2 :]
+        if len(rest) < 3:
+            return None
+        name = ".".join(key for key, _ in rest[:-1])
+        quote = "'" if '"' in name else '"'
+        head = ".".join(_quoted_segment(key, quoted) for key, quoted in segments[: at + 2])
+        fixed = f"{head}.{quote}{name}{quote}.{_quoted_segment(*rest[-1])}"
+        message = (
+            f"the custom key {rest[0][0]!r} cannot hold {rest[1][0]!r}: a custom key sets options such as lr_mult."
+            f" For the custom key {name!r} (a name with dots), quote it: {fixed}=..."
+            " (in a shell, put the whole item in single quotes)"
+        )
+        return Problem(tuple(keys), message)
+    return None
+
+
+def _quoted_segment(key: str, quoted: bool) -> str:
+    """A key as it is written in a dotted path: quoted when it was, or when it holds a dot."""
+    if not quoted and "." not in key:
+        return key
+    quote = "'" if '"' in key else '"'
+    return f"{quote}{key}{quote}"
 
 
 # --------------------------------------------------------------------------- loading
@@ -417,6 +466,7 @@ class _Loader:
     def __init__(self) -> None:
         self.loaded: dict[str, dict[Any, Any]] = {}
         self.active: list[str] = []  # resolved paths of the chain being loaded, for cycle detection
+        self.exports: dict[str, dict[str, Any]] = {}  # a .py file's other public names, for 'import *'
 
     def tree(self, path: Path, chain: tuple[Path, ...]) -> dict[Any, Any]:
         """Load one file merged over everything it inherits: its bases in order, then the file itself on top."""
@@ -434,13 +484,17 @@ class _Loader:
             return self.loaded[key]
         self.active.append(key)
         try:
-            result = self._load(path, chain, names)
+            result, self.exports[key] = self._load(path, chain, names)
         finally:
             self.active.pop()
         self.loaded[key] = result
         return result
 
-    def _load(self, path: Path, chain: tuple[Path, ...], names: tuple[str, ...]) -> dict[Any, Any]:
+    def _load(
+        self, path: Path, chain: tuple[Path, ...], names: tuple[str, ...]
+    ) -> tuple[dict[Any, Any], dict[str, Any]]:
+        """One file merged over its bases, and (a ``.py`` file) its public names that are not values."""
+        exports: dict[str, Any] = {}
         suffix = _suffix_of(path, names)
         text = substitute_predefined(_read_text(path, names), path)
         text, refs = mark_base_refs(text, suffix)
@@ -459,11 +513,14 @@ class _Loader:
             _check_file_structure(merged, path)
             if suffix == ".py":
 
-                def import_config(file: Path, line: int | None) -> dict[Any, Any]:
-                    return self.base(file, chain, what=f"read_base() import {file.name!r}", line=line)
+                def import_config(file: Path, line: int | None) -> tuple[dict[Any, Any], dict[str, Any]]:
+                    values = self.base(file, chain, what=f"read_base() import {file.name!r}", line=line)
+                    return values, self.exports.get(_file_key(file), {})
 
                 bases = merged if base_value is not None else None
-                raw = run_python_config(path, code, bases=bases, refs=refs, import_config=import_config)
+                ran = run_python_config(path, code, bases=bases, refs=refs, import_config=import_config)
+                raw, exports = ran.values, ran.exports
+                merged = merged if ran.bases is None else ran.bases  # _base_ as the code edited it
                 _check_file_structure(raw, path)
             raw = resolve_base_refs(raw, refs, merged, path)
             result = _merge(merged, raw)
@@ -472,7 +529,7 @@ class _Loader:
             if not exc.chain:
                 exc.chain = names
             raise
-        return result
+        return result, exports
 
     def base(self, base: Path, chain: tuple[Path, ...], *, what: str, line: int | None) -> dict[Any, Any]:
         """Load a file that ``chain[-1]`` inherits or imports, after checking for a cycle and that it exists."""

@@ -4,7 +4,9 @@ imports of other configs, and every third-party import turned into a :class:`Laz
 Only the standard library is really imported; ``from mmdet.models import RetinaNet`` binds a
 reference, so a config loads without mmdet installed. ``from mmengine.config import read_base``
 works whether or not mmengine is installed, because the import is answered here. The code sees
-``_base_`` and imported values as ConfigDicts: read by attribute, merged by ``update``.
+``_base_`` and imported values as ConfigDicts: read by attribute, merged by ``update``, and edited
+in place (``_base_.optim_wrapper.optimizer.lr = 0.002``, ``del _base_.model``), as in mmengine: the
+edited ``_base_`` is what the file's own values merge over.
 """
 
 from __future__ import annotations
@@ -17,26 +19,41 @@ import sys
 import traceback
 import types
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paramwise.config.configdict import config_copy
+from paramwise.config.configdict import ConfigDict, _structure, _unwrap, config_copy
 from paramwise.config.formats import key_text
 from paramwise.config.lazy import LazyObject
 from paramwise.config.refs import BaseRef, find_base_value, missing_ref_error, package_config_file
 from paramwise.errors import ConfigFileError
 from paramwise.suggestions import did_you_mean
 
-__all__ = ["BASE_KEY", "ImportConfig", "run_python_config", "split_python_bases"]
+__all__ = ["BASE_KEY", "ImportConfig", "PythonConfig", "run_python_config", "split_python_bases"]
 
 BASE_KEY = "_base_"
 
-#: Loads another config file (merged with its own bases) for a ``read_base()`` import: (file, line) -> data.
-ImportConfig = Callable[[Path, "int | None"], dict[str, Any]]
+#: Loads another config file for a ``read_base()`` import: (file, line) -> (its values merged with its own
+#: bases, its other public names such as lazy imports, which ``import *`` brings along).
+ImportConfig = Callable[[Path, "int | None"], tuple[dict[str, Any], Mapping[str, Any]]]
 
 _CODE_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 _MMENGINE_CONFIG = "mmengine.config"
+_REF_READER = "__paramwise_base_ref__"
+
+
+@dataclass(frozen=True)
+class PythonConfig:
+    """What running a ``.py`` config gives: its values, its ``_base_`` as its code left it, its other names."""
+
+    values: dict[str, Any]
+    #: the merged ``_base_`` files after the code's edits (``_base_.x.lr = 0.1``, ``del _base_.y``); None: no ``_base_``
+    bases: dict[Any, Any] | None
+    #: public names that are not config values (lazy and standard-library imports, functions): what
+    #: ``from this_config import *`` gives besides the values, as Python's own star import would
+    exports: dict[str, Any]
 
 
 # --------------------------------------------------------------------------- _base_ in the code
@@ -84,6 +101,7 @@ class _Imports:
         self.path = path
         self.import_config = import_config
         self.reading_base = False
+        self.exported: dict[str, Any] = {}  # names bound from other configs' exports: not this file's values
 
     @contextlib.contextmanager
     def read_base(self) -> Iterator[None]:
@@ -143,24 +161,33 @@ class _Imports:
             target_file = package_config_file(name, self.path, line)
             target = target_file.with_suffix("")
         if target_file is not None and (target_file.is_file() or not target.is_dir()):
-            values = self.import_config(target_file, line)
-            return _module_of(target_file, values, names, self.path, line)
+            values, exports = self.import_config(target_file, line)
+            self.exported.update({n: v for n, v in exports.items() if n in names or "*" in names})
+            return _module_of(target_file, values, exports, names, self.path, line)
         # 'from .._base_ import models' with _base_/ a folder: each name is a config file in it
         module = types.ModuleType(str(target))
         for item in names:
             if item == "*":
                 message = f"'import *' needs a config file, and {target} is a folder; name the files to import"
                 raise ConfigFileError(message, filename=str(self.path), line=line)
-            values = self.import_config(target / f"{item}.py", line)
-            setattr(module, item, _module_of(target / f"{item}.py", values, (), self.path, line))
+            values, exports = self.import_config(target / f"{item}.py", line)
+            setattr(module, item, _module_of(target / f"{item}.py", values, exports, (), self.path, line))
         return module
 
 
 def _module_of(
-    file: Path, values: Mapping[str, Any], names: tuple[str, ...], asking: Path, line: int | None
+    file: Path,
+    values: Mapping[str, Any],
+    exports: Mapping[str, Any],
+    names: tuple[str, ...],
+    asking: Path,
+    line: int | None,
 ) -> types.ModuleType:
-    """A module-like object holding a loaded config's values, for ``from x import a`` and ``x.a``."""
+    """A module-like object holding a loaded config's public names, for ``from x import a``, ``import *``
+    and ``x.a``: its values (copied, so edits stay in the importing file) and its other names, such as
+    the classes it imported lazily (shared: they are immutable references, modules or functions)."""
     public = {k: config_copy(v) for k, v in values.items() if isinstance(k, str) and not k.startswith("_")}
+    public.update({k: v for k, v in exports.items() if k not in public})
     missing = [n for n in names if n != "*" and n not in public]
     if missing:
         message = f"{file.name} defines no {missing[0]!r}.{did_you_mean(missing[0], sorted(public))}"
@@ -199,22 +226,30 @@ def run_python_config(
     bases: Mapping[str, Any] | None,
     refs: Mapping[str, BaseRef],
     import_config: ImportConfig,
-) -> dict[str, Any]:
-    """Run a parsed config and return its top-level names (not ``_private``, modules, functions,
-    classes, or names its top-level imports bound). ``bases`` (the merged ``_base_`` files) is bound
-    as ``_base_``."""
+) -> PythonConfig:
+    """Run a parsed config: its top-level names (not ``_private``, modules, functions, classes, or
+    names imports bound) are its values. ``bases`` (the merged ``_base_`` files) is bound, as a copy,
+    as ``_base_``; what the code does to it (assign at any depth, ``+=``, ``del``) is kept, as mmengine
+    keeps it, and a ``{{_base_.x}}`` reads ``_base_`` where it stands, so it sees the edits before it."""
     imports = _Imports(path, import_config)
     namespace: dict[str, Any] = {
         "__file__": str(path),
         "__name__": "__paramwise_config__",
         "__builtins__": {**vars(builtins), "__import__": imports},
     }
-    if bases is not None:
-        namespace[BASE_KEY] = config_copy(copy.deepcopy(dict(bases)))
-    for token, ref in refs.items():  # a {{_base_.x}} outside a string reads as this name
-        found, value = find_base_value(bases or {}, ref.dotted)
-        if found:
-            namespace[token] = config_copy(copy.deepcopy(value))
+    edited = None if bases is None else config_copy(copy.deepcopy(dict(bases)))
+    if edited is not None:
+        namespace[BASE_KEY] = edited  # kept by reference: a later 'del _base_' does not undo the edits
+
+    def read_ref(token: str) -> Any:
+        found, value = find_base_value(edited or {}, refs[token].dotted)
+        if not found:
+            raise missing_ref_error(refs[token], edited or {}, path)
+        return config_copy(copy.deepcopy(value))
+
+    if refs:
+        namespace[_REF_READER] = read_ref
+        tree = ast.fix_missing_locations(_ReadRefs(frozenset(refs)).visit(tree))
     try:
         exec(compile(tree, str(path), "exec"), namespace)
     except ConfigFileError:
@@ -225,18 +260,43 @@ def run_python_config(
         code = key_text(exc.code) if isinstance(exc.code, int) else repr(exc.code)  # a 5000-digit int has no repr
         message = f"the config called exit() (code {code}) while loading; remove the call"
         raise ConfigFileError(message, filename=str(path), line=_line_in(exc, path)) from exc
-    except NameError as exc:
-        if exc.name is not None and exc.name in refs:
-            raise missing_ref_error(refs[exc.name], bases or {}, path) from exc
-        raise _run_error(exc, path) from exc
     except BaseException as exc:  # GeneratorExit and other non-Exception raises end here too
         raise _run_error(exc, path) from exc
-    imported = _import_bound_names(tree)  # what imports bind is the file's tooling, not its config
-    return {
-        name: value
-        for name, value in namespace.items()
-        if not name.startswith("_") and not isinstance(value, _CODE_TYPES) and name not in imported
-    }
+    # what imports bind (here, or in a base for 'import *') is the file's tooling, not its config
+    imported = _import_bound_names(tree)
+    values: dict[str, Any] = {}
+    exports: dict[str, Any] = {}
+    for name, value in namespace.items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, types.MethodType) and isinstance(value.__self__, _Imports):
+            continue  # this file's own read_base(): an importer uses its own
+        if isinstance(value, _CODE_TYPES) or name in imported or name in imports.exported:
+            exports[name] = value
+        else:
+            values[name] = value
+    return PythonConfig(values, None if edited is None else _edited_bases(edited, path), exports)
+
+
+class _ReadRefs(ast.NodeTransformer):
+    """Turn each ``{{_base_.x}}`` placeholder name the code reads into a call that reads ``_base_`` then."""
+
+    def __init__(self, tokens: frozenset[str]) -> None:
+        self.tokens = tokens
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id not in self.tokens or not isinstance(node.ctx, ast.Load):
+            return node
+        call = ast.Call(ast.Name(_REF_READER, ast.Load()), [ast.Constant(node.id)], [])
+        return ast.copy_location(call, node)
+
+
+def _edited_bases(edited: ConfigDict, path: Path) -> dict[Any, Any]:
+    """The ``_base_`` values as the file's code left them, as plain dicts (or why they cannot be used)."""
+    problem = _structure(edited, (BASE_KEY,))
+    if problem is not None:
+        raise ConfigFileError(f"the code's edits of _base_ made it unusable: {problem}", filename=str(path))
+    return dict(_unwrap(edited))
 
 
 def _run_error(exc: BaseException, path: Path) -> ConfigFileError:
