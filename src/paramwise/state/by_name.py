@@ -16,7 +16,6 @@ new base / old base, so the schedule continues from where it was under the new b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -241,9 +240,20 @@ def _checked_prefix_map(prefix_map: Mapping[str, str] | None) -> tuple[tuple[str
 
 def _dotted_prefixes(names: Sequence[str]) -> list[str]:
     """The prefixes of whole components that every name shares, shortest first: ``['', 'module.', ...]``."""
-    common = os.path.commonprefix(list(names))
-    parts = common[: common.rfind(".") + 1].split(".")[:-1][:_PREFIX_DEPTH]
-    return ["".join(p + "." for p in parts[:k]) for k in range(len(parts) + 1)]
+    shared: list[str] | None = None
+    for name in names:
+        parts = name.split(".")[:-1][:_PREFIX_DEPTH]  # the last component is the parameter's own name
+        if shared is None:
+            shared = parts
+            continue
+        same = 0
+        while same < min(len(shared), len(parts)) and shared[same] == parts[same]:
+            same += 1
+        del shared[same:]
+        if not shared:
+            break
+    shared = shared or []
+    return ["".join(p + "." for p in shared[:k]) for k in range(len(shared) + 1)]
 
 
 def _prefix_fix(saved: Sequence[str], current: set[str]) -> tuple[dict[str, str], int] | None:
@@ -300,7 +310,8 @@ def _check_related(saved: Mapping[str, tuple[Any, int, str]], current: Sequence[
         if old and new:
             how = f"the saved names start with {old!r} where this model's start with {new!r}"
         elif old:
-            how = f"the saved names carry the prefix {old!r}, which this model's lack (as DistributedDataParallel saves them)"
+            how = (f"the saved names carry the prefix {old!r}, which this model's lack (as DistributedDataParallel "
+                   "saves them)")
         else:
             how = f"this model's names carry the prefix {new!r}, which the saved names lack"
         lines.append(
