@@ -299,8 +299,8 @@ def _check_related(saved: Mapping[str, tuple[Any, int, str]], current: Sequence[
         f"  in this model: {short_list(names[:3])}" + _more(names),
     ]
     unmatched_current = [n for n in names if n not in saved]
-    closest = [(s, found[0]) for s in as_saved[:3] if s not in names
-               for found in [suggest(s, unmatched_current, n=1)] if found]
+    closest = [(s, found) for s in as_saved[:3] if s not in names
+               for found in [_closest(s, unmatched_current)] if found]
     lines.append("  closest names: " + ("; ".join(f"{s!r} (saved) ~ {c!r} (model)" for s, c in closest)
                                         if closest else "none close (another model's state?)"))
     prefix_map: dict[str, str] | None = None
@@ -327,6 +327,28 @@ def _check_related(saved: Mapping[str, tuple[Any, int, str]], current: Sequence[
                  "allow_unrelated=True (paramwise state --allow-unrelated).")
     raise ForeignStateError("\n".join(lines), matched=matched, saved=len(saved), current=len(names),
                             prefix_map=prefix_map)
+
+
+def _closest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate that ends the same way as ``name`` over most components (two at least: more than
+    'weight'), as a renamed or re-nested module's parameters do; else the closest spelling, if any."""
+    tail = name.split(".")[::-1]
+
+    def shared(other: str) -> int:
+        count = 0
+        for a, b in zip(tail, reversed(other.split("."))):
+            if a != b:
+                break
+            count += 1
+        return count
+
+    scores = [shared(c) for c in candidates]
+    best = max(scores, default=0)
+    if best >= 2:
+        pool = [c for c, s in zip(candidates, scores) if s == best]
+        return (suggest(name, pool, n=1) or pool)[0]
+    found = suggest(name, candidates, n=1)
+    return found[0] if found else None
 
 
 def _more(names: Sequence[str]) -> str:
