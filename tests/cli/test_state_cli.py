@@ -68,7 +68,7 @@ def test_another_models_state_exits_1_and_allow_unrelated_shows_the_load(tmp_pat
     assert main(load) == 1
     err = capsys.readouterr().err
     assert "0 of 13 saved parameters match a parameter of this model by name (the model has 6)" in err
-    assert "closest names: 'backbone.0.0.weight' (saved) ~ " in err and "--allow-unrelated" in err
+    assert "closest names: 'backbone.0.1.weight' (saved) ~ 'fc1.weight' (model)" in err and "--allow-unrelated" in err
     assert main([*load, "--allow-unrelated", "-f", "json"]) == 0
     data = json.loads(capsys.readouterr().out)["load"]
     assert data["missing"] == [n for n, _ in paramwise.load_model("tiny_mlp", {}).named_parameters()]
