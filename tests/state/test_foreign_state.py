@@ -256,3 +256,31 @@ def test_the_load_warning_points_at_the_users_line_not_at_torch() -> None:
     with pytest.warns(ParamwiseWarning, match="config kept over the checkpoint") as caught_wrapper:
         wrapper.load_state_dict(trained.state_dict())  # paramwise's wrapper, then torch, then the hook
     assert [w.filename for w in caught_wrapper] == [__file__]
+
+
+_ANY = st.one_of(st.none(), st.integers(), st.text(max_size=8), st.lists(st.text(max_size=4), max_size=3),
+                 st.dictionaries(st.one_of(st.text(max_size=8), st.integers()),
+                                 st.one_of(st.text(max_size=8), st.none()), max_size=3))
+_PREFIXES = st.sampled_from(["", "module.", "layers.", "layers.0.", "model.", "vit.", ".", "x"])
+
+
+_FUZZ_MODEL = Encoder()
+_FUZZ_SAVED = trained_torch_optimizer(Encoder(), prefix="module.", steps=1).state_dict()
+
+
+@settings(max_examples=50, deadline=None)
+@given(prefix_map=st.one_of(_ANY, st.dictionaries(_PREFIXES, _PREFIXES, max_size=3)), allow=st.booleans())
+def test_any_prefix_map_loads_or_is_a_paramwise_error_and_changes_no_input(prefix_map: Any, allow: bool) -> None:
+    saved = _FUZZ_SAVED
+    names = list(saved["param_groups"][0]["param_names"])
+    given_map = copy.deepcopy(prefix_map)
+    optimizer = torch.optim.AdamW(list(_FUZZ_MODEL.named_parameters()), lr=1e-2)  # any optimizer with names
+    try:
+        report = load_optimizer_state(optimizer, saved, prefix_map=prefix_map, allow_unrelated=allow)
+    except paramwise.ParamwiseError:
+        pass
+    else:
+        loaded = len(names) - len(report.unexpected)
+        assert set(state_by_name(optimizer)) == {n for n, _ in _FUZZ_MODEL.named_parameters()} - set(report.missing)
+        assert allow or loaded >= FOREIGN_BELOW * len(names)
+    assert saved["param_groups"][0]["param_names"] == names and prefix_map == given_map
