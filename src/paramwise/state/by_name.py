@@ -263,8 +263,9 @@ def _prefix_fix(saved: Sequence[str], current: set[str]) -> tuple[dict[str, str]
     empty: DDP's ``module.`` added on one side, a wrapper's ``vit.`` on the other).
     """
     best: tuple[dict[str, str], int] | None = None
+    news = _dotted_prefixes(list(current))
     for old in _dotted_prefixes(saved):
-        for new in _dotted_prefixes(list(current)):
+        for new in news:
             if old == new:
                 continue
             hits = sum(new + name[len(old):] in current for name in saved)
