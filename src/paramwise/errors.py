@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "DuplicateRegistrationError",
     "ExpressionError",
+    "ForeignStateError",
     "InternalError",
     "MissingTypeError",
     "ModelSpecError",
@@ -192,6 +193,23 @@ class StateLoadError(ParamwiseError, ValueError):
     """Optimizer state cannot be loaded by name: no names, counts or shapes that do not fit, strict misses."""
 
 
+class ForeignStateError(StateLoadError):
+    """Optimizer state whose parameter names (almost) all differ from the model's: another model's state,
+    or names under another prefix (``module.``); torch's own load refuses such a state too.
+
+    ``matched`` of ``saved`` saved parameters match one of the model's ``current``; ``prefix_map`` is the
+    map of name prefixes that would make them match, when there is one.
+    """
+
+    def __init__(self, message: str, *, matched: int, saved: int, current: int,
+                 prefix_map: dict[str, str] | None = None):
+        super().__init__(message)
+        self.matched = matched
+        self.saved = saved
+        self.current = current
+        self.prefix_map = prefix_map
+
+
 class ExpressionError(ParamwiseError, ValueError):
     """An expression cannot be parsed, or cannot be evaluated with the values given.
 
@@ -304,10 +322,19 @@ class InternalError(ParamwiseError, RuntimeError):
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
+def _not_users(frame: Any) -> bool:
+    """A frame of paramwise or of torch: torch's calls run paramwise's hooks (``optimizer.load_state_dict``
+    through ``torch/_dynamo/eval_frame.py``), and a warning from a hook is about the user's call of torch."""
+    if frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        return True
+    module = frame.f_globals.get("__name__")
+    return isinstance(module, str) and (module == "torch" or module.startswith("torch."))
+
+
 def warn_user(message: str, category: type[Warning] = ParamwiseWarning) -> None:
-    """Warn at the line of the first caller outside paramwise, however deep the call path inside it."""
+    """Warn at the line of the first caller outside paramwise and torch, however deep the call path inside them."""
     level = 2
     frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and _not_users(frame):
         level, frame = level + 1, frame.f_back  # type: ignore[assignment]
     warnings.warn(message, category, stacklevel=level)

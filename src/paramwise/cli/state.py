@@ -54,6 +54,12 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--saved-with", metavar="PATH",
                         help="for a checkpoint without parameter names (plain torch, mmcv/mmengine): the config "
                              "it was saved with, which decides its parameter order (default: --config)")
+    parser.add_argument("--map-prefix", metavar="OLD=NEW", action="append", default=[],
+                        help="rename saved parameter names that start with OLD to start with NEW before matching "
+                             "(repeatable; e.g. module.= drops DistributedDataParallel's 'module.', =vit. adds 'vit.')")
+    parser.add_argument("--allow-unrelated", action="store_true",
+                        help="show the load even when few or no saved names match this model (otherwise an error, "
+                             "exit 1: the state looks like another model's)")
     add_format_arg(parser, "json")
 
 
@@ -65,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
 
     if bool(args.config) != bool(args.model):
         raise UsageError("--config and --model go together: the optimizer to load into is built from both")
+    prefix_map = _prefix_map(args.map_prefix)
+    if (prefix_map or args.allow_unrelated) and not args.config:
+        raise UsageError("--map-prefix and --allow-unrelated apply to loading the state: give --config and --model")
     saved, where = find_optimizer_state(read_checkpoint(args.checkpoint, trust=args.trust), args.key)
     groups = describe_state(saved)
     report = None
@@ -74,13 +83,16 @@ def run(args: argparse.Namespace) -> int:
             # the saved order is the one the config it was saved with gives (--saved-with, else --config)
             old = optimizer_of(load_config(args.saved_with, []), args.saved_with) if args.saved_with else planned.loaded
             saved = quietly(name_optimizer_state, saved, planned.model, old.optimizer)
-        report = map_state_by_name(planned.optimizer, saved)[1]
+        report = map_state_by_name(planned.optimizer, saved, prefix_map=prefix_map,
+                                   allow_unrelated=args.allow_unrelated)[1]
     if args.format == "json":
         from paramwise.render import json_safe
 
         data: dict[str, Any] = {"key": where, "groups": groups}
         if report is not None:
             data["load"] = dataclasses.asdict(report)
+            if prefix_map:
+                data["load"]["prefix_map"] = prefix_map
         print_json(json_safe(data))
         return EXIT_OK
     from paramwise.render import value_text
@@ -98,7 +110,22 @@ def run(args: argparse.Namespace) -> int:
         print("note: the groups have no parameter names (plain torch, mmcv/mmengine); give --config and --model "
               "to name them by the config they were saved with", file=sys.stderr)
     if report is not None:
-        print(f"\nloading it under {args.config} with model {args.model}:")
+        mapped = "".join(f", names {old!r} -> {new!r}" for old, new in prefix_map.items())
+        print(f"\nloading it under {args.config} with model {args.model}{mapped}:")
         for line in report.lines() or [str(report)]:
             print(f"  - {line}")
     return EXIT_OK
+
+
+def _prefix_map(pairs: list[str]) -> dict[str, str]:
+    """``--map-prefix OLD=NEW`` flags as a dict; a ``UsageError`` for one without ``=`` or an OLD given twice."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep:
+            raise UsageError(f"--map-prefix takes OLD=NEW, got {pair!r}; e.g. --map-prefix module.= drops the "
+                             "prefix 'module.' from the saved names")
+        if old in out and out[old] != new:
+            raise UsageError(f"--map-prefix gives {old!r} twice ({out[old]!r} and {new!r}); give it once")
+        out[old] = new
+    return out

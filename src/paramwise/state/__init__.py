@@ -1,7 +1,8 @@
 """Optimizer state by parameter name: mapping saved state onto any grouping, and checkpoint files.
 
 Owns: loading a state_dict by the names in its groups (the current config wins, every change is
-reported), the load-state-dict hook the builder installs, naming a state in a given order, reading
+reported; a state of another model, or under another name prefix, refused with the prefix map that
+fixes it), the load-state-dict hook the builder installs, naming a state in a given order, reading
 checkpoint files and finding the optimizer state inside them.
 
 May import: the base and torch. It never imports the builder: which order an unnamed checkpoint was

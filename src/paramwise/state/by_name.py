@@ -4,7 +4,9 @@ torch's ``Optimizer.load_state_dict`` matches saved state to parameters by posit
 change that regroups parameters, one parameter's Adam moments can land on another without a word.
 Here the saved ``param_names`` decide where each parameter's state goes; the current config wins
 for hyperparameters and every difference is reported; names on one side only are reported like
-``Module.load_state_dict``'s missing/unexpected keys.
+``Module.load_state_dict(strict=False)``'s missing/unexpected keys. A state in which (almost) no
+name matches is another model's, or saved under another prefix (``module.``): that is an error with
+the counts, the closest names and the prefix map that fixes it, as torch refuses such a state too.
 
 Schedules: a saved group with ``initial_lr`` (or any ``initial_<key>``, as torch's and mmengine's
 schedulers write) was being scheduled. Its base value is ``initial_<key>``; the scheduled value is
@@ -14,7 +16,6 @@ new base / old base, so the schedule continues from where it was under the new b
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +23,14 @@ from typing import Any
 import torch
 
 from paramwise import checks
-from paramwise.errors import ParamwiseWarning, StateLoadError
-from paramwise.suggestions import format_value, safe_repr, short_list
+from paramwise.errors import ForeignStateError, StateLoadError, UsageTypeError, warn_user
+from paramwise.suggestions import format_value, safe_repr, short_list, suggest
 
 __all__ = [
     "StateLoadError",
+    "ForeignStateError",
     "GROUP_ONLY_KEYS",
+    "FOREIGN_BELOW",
     "StateLoadReport",
     "attach_names",
     "check_structure",
@@ -47,6 +50,13 @@ GROUP_ONLY_KEYS = ("params", "param_names")
 # mmengine copies a custom key's multipliers into its groups; they are config (the current config's
 # resolved lr and weight decay already hold them), never state to carry over
 _CONFIG_ONLY = frozenset({"lr_mult", "decay_mult"})
+#: A load whose matching names are fewer than this share of the saved parameters AND of the model's is
+#: taken for another model's state and refused (``allow_unrelated=True`` loads it anyway). A resume after
+#: adding or removing some modules keeps at least half of one side; a model grown threefold keeps all
+#: the saved names, a pruned one all of its own.
+FOREIGN_BELOW = 0.5
+# how many leading name components a detected prefix may have ('module.', 'model.backbone.', ...)
+_PREFIX_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -179,9 +189,12 @@ def check_structure(state_dict: Any, what: str) -> tuple[Mapping[Any, Any], list
     return state, groups
 
 
-def _saved_names(groups: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Any, int]]:
-    """name -> (saved parameter id, saved group index); an error when names are absent or repeated."""
-    index: dict[str, tuple[Any, int]] = {}
+def _saved_names(
+    groups: Sequence[Mapping[str, Any]], prefix_map: Sequence[tuple[str, str]] = ()
+) -> dict[str, tuple[Any, int, str]]:
+    """name (after ``prefix_map``) -> (saved parameter id, saved group index, name as saved); an error when
+    names are absent or repeated."""
+    index: dict[str, tuple[Any, int, str]] = {}
     for gi, group in enumerate(groups):
         names = group.get("param_names")
         if names is None or len(names) != len(group["params"]):
@@ -192,12 +205,155 @@ def _saved_names(groups: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Any, in
                 "paramwise.name_optimizer_state(state_dict, model, cfg), giving the optimizer config it was "
                 "saved with (None for a plain torch optimizer over model.parameters())"
             )
-        for name, pid in zip(names, group["params"]):
+        for saved_name, pid in zip(names, group["params"]):
+            name = _mapped(saved_name, prefix_map)
             if name in index:
-                raise StateLoadError(f"the checkpoint names parameter {name!r} twice (groups {index[name][1]} "
+                first = index[name][2]
+                via = "" if first == saved_name else f" ({first!r} and {saved_name!r} after prefix_map)"
+                raise StateLoadError(f"the checkpoint names parameter {name!r} twice{via} (groups {index[name][1]} "
                                      f"and {gi}); it cannot be loaded by name")
-            index[name] = (pid, gi)
+            index[name] = (pid, gi, saved_name)
     return index
+
+
+def _mapped(name: str, prefix_map: Sequence[tuple[str, str]]) -> str:
+    """``name`` with the first (longest) matching old prefix of ``prefix_map`` replaced by its new one."""
+    for old, new in prefix_map:
+        if name.startswith(old):
+            return new + name[len(old):]
+    return name
+
+
+def _checked_prefix_map(prefix_map: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """``prefix_map`` as (old, new) pairs, longest old prefix first; a ``UsageTypeError`` unless str -> str."""
+    if prefix_map is None:
+        return ()
+    if not isinstance(prefix_map, Mapping):
+        raise UsageTypeError(f"prefix_map maps saved name prefixes to this model's, e.g. {{'module.': ''}}; got "
+                             f"{safe_repr(prefix_map)}")
+    for old, new in prefix_map.items():
+        if not isinstance(old, str) or not isinstance(new, str):
+            raise UsageTypeError(f"prefix_map maps strings to strings (old prefix -> new prefix, e.g. "
+                                 f"{{'module.': ''}}); got {safe_repr(old)}: {safe_repr(new)}")
+    return tuple(sorted(prefix_map.items(), key=lambda item: -len(item[0])))
+
+
+def _dotted_prefixes(names: Sequence[str]) -> list[str]:
+    """The prefixes of whole components that every name shares, shortest first: ``['', 'module.', ...]``."""
+    shared: list[str] | None = None
+    for name in names:
+        parts = name.split(".")[:-1][:_PREFIX_DEPTH]  # the last component is the parameter's own name
+        if shared is None:
+            shared = parts
+            continue
+        same = 0
+        while same < min(len(shared), len(parts)) and shared[same] == parts[same]:
+            same += 1
+        del shared[same:]
+        if not shared:
+            break
+    shared = shared or []
+    return ["".join(p + "." for p in shared[:k]) for k in range(len(shared) + 1)]
+
+
+def _prefix_fix(saved: Sequence[str], current: set[str]) -> tuple[dict[str, str], int] | None:
+    """The simplest prefix map under which most names match, and how many saved names it matches; or None.
+
+    Candidates replace a prefix every saved name shares by one every current name shares (either may be
+    empty: DDP's ``module.`` added on one side, a wrapper's ``vit.`` on the other).
+    """
+    best: tuple[dict[str, str], int] | None = None
+    news = _dotted_prefixes(list(current))
+    for old in _dotted_prefixes(saved):
+        for new in news:
+            if old == new:
+                continue
+            hits = sum(new + name[len(old):] in current for name in saved)
+            if hits and (best is None or hits > best[1]):  # shortest first: ties keep the simpler map
+                best = ({old: new}, hits)
+    if best is None or _too_few(best[1], len(saved), len(current)):
+        return None
+    return best
+
+
+def _too_few(matched: int, saved: int, current: int) -> bool:
+    """Whether ``matched`` names are too few for a state of ``saved`` names to be this model's (``current``)."""
+    if not saved or not current:
+        return False  # an empty side: nothing to load or nothing to load into, not another model
+    return matched < FOREIGN_BELOW * saved and matched < FOREIGN_BELOW * current
+
+
+def _check_related(saved: Mapping[str, tuple[Any, int, str]], current: Sequence[list[str]]) -> None:
+    """A ``ForeignStateError`` when too few saved names match the model's: another model, or another prefix."""
+    names = [n for group in current for n in group]
+    matched = sum(n in saved for n in names)
+    if not _too_few(matched, len(saved), len(names)):
+        return
+    as_saved = [entry[2] for entry in saved.values()]
+    fix = _prefix_fix(as_saved, set(names))
+    lines = [
+        f"the optimizer state does not fit this model: {matched:,} of {len(saved):,} saved parameters match a "
+        f"parameter of this model by name (the model has {len(names):,}). Loading it would drop the saved state "
+        "and start (almost) every parameter fresh, so it is refused, as torch's own load refuses a state that "
+        "does not fit.",
+        f"  in the checkpoint: {short_list(as_saved[:3])}" + _more(as_saved),
+        f"  in this model: {short_list(names[:3])}" + _more(names),
+    ]
+    unmatched_current = [n for n in names if n not in saved]
+    closest = [(s, found) for s in as_saved[:3] if s not in names
+               for found in [_closest(s, unmatched_current)] if found]
+    lines.append("  closest names: " + ("; ".join(f"{s!r} (saved) ~ {c!r} (model)" for s, c in closest)
+                                        if closest else "none close (another model's state?)"))
+    prefix_map: dict[str, str] | None = None
+    if fix is not None:
+        prefix_map, hits = fix
+        (old, new), = prefix_map.items()
+        if old and new:
+            how = f"the saved names start with {old!r} where this model's start with {new!r}"
+        elif old:
+            how = (f"the saved names carry the prefix {old!r}, which this model's lack (as DistributedDataParallel "
+                   "saves them)")
+        else:
+            how = f"this model's names carry the prefix {new!r}, which the saved names lack"
+        lines.append(
+            f"The names differ by a prefix: {how}. Map it: prefix_map={prefix_map!r} "
+            f"(paramwise.load_optimizer_state(optimizer, state_dict, prefix_map=...), or "
+            f"paramwise.enable_state_by_name(optimizer, prefix_map=...) before optimizer.load_state_dict; "
+            f"paramwise state --map-prefix '{old}={new}'); then {hits:,} of {len(saved):,} match."
+        )
+    else:
+        lines.append("Check that the checkpoint is this model's (and the model and config are the ones it was "
+                     "trained with); prefix_map={old: new} maps names that differ by a prefix.")
+    lines.append("To load the names that match anyway (every other parameter starts fresh), pass "
+                 "allow_unrelated=True (paramwise state --allow-unrelated).")
+    raise ForeignStateError("\n".join(lines), matched=matched, saved=len(saved), current=len(names),
+                            prefix_map=prefix_map)
+
+
+def _closest(name: str, candidates: Sequence[str]) -> str | None:
+    """The candidate that ends the same way as ``name`` over most components (two at least: more than
+    'weight'), as a renamed or re-nested module's parameters do; else the closest spelling, if any."""
+    tail = name.split(".")[::-1]
+
+    def shared(other: str) -> int:
+        count = 0
+        for a, b in zip(tail, reversed(other.split("."))):
+            if a != b:
+                break
+            count += 1
+        return count
+
+    scores = [shared(c) for c in candidates]
+    best = max(scores, default=0)
+    if best >= 2:
+        pool = [c for c, s in zip(candidates, scores) if s == best]
+        return (suggest(name, pool, n=1) or pool)[0]
+    found = suggest(name, candidates, n=1)
+    return found[0] if found else None
+
+
+def _more(names: Sequence[str]) -> str:
+    return f" and {len(names) - 3:,} more" if len(names) > 3 else ""
 
 
 def _current_names(optimizer: torch.optim.Optimizer) -> list[list[str]]:
@@ -227,6 +383,8 @@ def map_state_by_name(
     *,
     skip_mismatched: bool = False,
     for_loading: bool = False,
+    prefix_map: Mapping[str, str] | None = None,
+    allow_unrelated: bool = False,
 ) -> tuple[dict[str, Any], StateLoadReport]:
     """Rewrite ``state_dict`` into ``optimizer``'s own layout by parameter name, and report what differs.
 
@@ -234,10 +392,16 @@ def map_state_by_name(
     optimizer's (current hyperparameters, current names), its state keyed by the current positions.
     ``for_loading`` makes each group's ``params`` a ``range`` (for that load only: it keeps torch's
     load linear, but a range does not survive ``torch.load(weights_only=True)``).
+    ``prefix_map`` renames saved names before matching (``{'module.': ''}`` drops DDP's prefix, the
+    longest matching old prefix wins). A state in which fewer than half of the saved names and fewer
+    than half of the model's match (none at all, too) is a :class:`ForeignStateError`, unless
+    ``allow_unrelated``.
     """
     saved_state, saved_groups = check_structure(state_dict, "the state to load")
-    saved = _saved_names(saved_groups)
+    saved = _saved_names(saved_groups, _checked_prefix_map(prefix_map))
     current = _current_names(optimizer)
+    if not allow_unrelated:
+        _check_related(saved, current)
     new_state: dict[int, Any] = {}
     new_groups: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -256,7 +420,7 @@ def map_state_by_name(
                 missing.append(name)
                 continue
             used.add(name)
-            pid, sgi = found
+            pid, sgi, _ = found
             members.setdefault(sgi, []).append(name)
             state = saved_state.get(pid)
             if state is None:
@@ -284,7 +448,7 @@ def map_state_by_name(
         position += len(names)
     report = StateLoadReport(
         missing=tuple(missing),
-        unexpected=tuple(n for n in saved if n not in used),
+        unexpected=tuple(entry[2] for n, entry in saved.items() if n not in used),
         changed=tuple(ValueChange(key, old, new, tuple(params)) for (key, _, _), (old, new, params) in changes.items()),
         unmapped=tuple(unmapped),
         mismatched=tuple(mismatched),
@@ -367,13 +531,18 @@ def load_optimizer_state(
     *,
     strict: bool = False,
     skip_mismatched: bool = False,
+    prefix_map: Mapping[str, str] | None = None,
+    allow_unrelated: bool = False,
 ) -> StateLoadReport:
     """Load ``state_dict`` into ``optimizer`` by parameter name and return what differed.
 
     Works for any optimizer whose groups carry ``param_names`` (paramwise's always do). With
-    ``strict``, names on one side only are an error and nothing is loaded.
+    ``strict``, names on one side only are an error and nothing is loaded. ``prefix_map`` maps saved
+    name prefixes to the model's (``{'module.': ''}``); a state of which few names match is an error
+    (:class:`ForeignStateError`) unless ``allow_unrelated`` (see :func:`map_state_by_name`).
     """
-    converted, report = map_state_by_name(optimizer, state_dict, skip_mismatched=skip_mismatched, for_loading=True)
+    converted, report = map_state_by_name(optimizer, state_dict, skip_mismatched=skip_mismatched, for_loading=True,
+                                          prefix_map=prefix_map, allow_unrelated=allow_unrelated)
     if strict and (report.missing or report.unexpected):
         raise StateLoadError("strict loading: names differ between the checkpoint and the optimizer:\n  "
                              + "\n  ".join(report.lines()[:2]))
@@ -409,29 +578,41 @@ class _ByName:
 
     def __init__(self) -> None:
         self.skip_next = False
+        self.prefix_map: dict[str, str] | None = None
+        self.allow_unrelated = False
 
     def __call__(self, optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any] | None:
         if self.skip_next:
             self.skip_next = False
             return None
-        converted, report = map_state_by_name(optimizer, state_dict, for_loading=True)
+        converted, report = map_state_by_name(optimizer, state_dict, for_loading=True, prefix_map=self.prefix_map,
+                                              allow_unrelated=self.allow_unrelated)
         _remember(optimizer, report)
-        if not report.clean:
-            warnings.warn(
-                "optimizer state loaded by parameter name:\n  " + "\n  ".join(report.lines())
-                + "\n(paramwise.last_load_report(optimizer) has the details)",
-                ParamwiseWarning,
-                stacklevel=3,
-            )
+        if not report.clean:  # at the user's load_state_dict call, past torch's frames
+            warn_user("optimizer state loaded by parameter name:\n  " + "\n  ".join(report.lines())
+                      + "\n(paramwise.last_load_report(optimizer) has the details)")
         return converted
 
 
-def enable_state_by_name(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
-    """Make ``optimizer.load_state_dict`` (torch's own call) load by parameter name; returns the optimizer."""
-    if not isinstance(getattr(optimizer, _LOADER_ATTR, None), _ByName):
+def enable_state_by_name(
+    optimizer: torch.optim.Optimizer,
+    *,
+    prefix_map: Mapping[str, str] | None = None,
+    allow_unrelated: bool = False,
+) -> torch.optim.Optimizer:
+    """Make ``optimizer.load_state_dict`` (torch's own call) load by parameter name; returns the optimizer.
+
+    ``prefix_map`` and ``allow_unrelated`` (as in :func:`load_optimizer_state`) hold for every later load
+    through torch's call, also one a framework makes; calling again replaces them.
+    """
+    checked = _checked_prefix_map(prefix_map)
+    loader = getattr(optimizer, _LOADER_ATTR, None)
+    if not isinstance(loader, _ByName):
         loader = _ByName()
         optimizer.register_load_state_dict_pre_hook(loader)
         setattr(optimizer, _LOADER_ATTR, loader)
+    loader.prefix_map = dict(checked) or None
+    loader.allow_unrelated = bool(allow_unrelated)
     return optimizer
 
 
