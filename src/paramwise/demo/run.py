@@ -36,7 +36,8 @@ __all__ = [
 
 #: The config the demo runs unless given another; it ships inside the package.
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "demo.py"
-DEFAULT_MODEL = "tiny_convnet"
+#: The model the demo trains unless given another: ``tiny_convnet`` with GroupNorm (see ``demo.model``).
+DEFAULT_MODEL = "paramwise.demo.model:demo_convnet"
 
 
 class SyntheticTask:
