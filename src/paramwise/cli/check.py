@@ -96,7 +96,8 @@ def _stand_in(optimizer_cfg: Mapping[str, Any] | None) -> Any:
         return torch.optim.SGD(params, lr=0.1, momentum=0.9)
 
 
-def check_schedule(cfg: Any, optimizer: Any, *, iters: int | None = None, epoch_length: int | None = None) -> ScheduleCheck:
+def check_schedule(cfg: Any, optimizer: Any, *, iters: int | None = None,
+                   epoch_length: int | None = None) -> ScheduleCheck:
     """Build the config's ``param_scheduler`` on ``optimizer`` (a throwaway: its values change) with the schedule
     package's own checks, and collect what they find instead of raising.
 
