@@ -90,7 +90,7 @@ def _stand_in(optimizer_cfg: Mapping[str, Any] | None) -> Any:
     params = [torch.zeros(1, requires_grad=True)]
     type_name = optimizer_cfg.get("type") if optimizer_cfg is not None else None
     try:
-        cls = OPTIMIZERS.get(type_name) if isinstance(type_name, str) else type_name
+        cls: Any = OPTIMIZERS.get(type_name) if isinstance(type_name, str) else type_name
         return cls(params)
     except Exception:  # unknown type, or one that needs arguments: the schedule is still worth checking
         return torch.optim.SGD(params, lr=0.1, momentum=0.9)

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     # names whole on one line; the description wraps between words, never cut. On a terminal too narrow
     # for the modules beside a readable description, the modules go (JSON and a wide terminal have them)
     widths = [max(len(r[key]) for r in rows) if rows else 0 for key in ("name", "module")]
-    columns = ("name", "module", "description")
+    columns: tuple[str, ...] = ("name", "module", "description")
     if console.is_terminal and sum(widths) + _DESCRIPTION_WIDTH + 4 > console.width:
         columns = ("name", "description")
     if console.is_terminal and widths[0] + _DESCRIPTION_WIDTH + 2 > console.width:
