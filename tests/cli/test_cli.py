@@ -55,11 +55,11 @@ def test_demo_trains_and_reports_lr_per_group() -> None:
     start, end = map(float, re.search(r"loss (\d+\.\d+) -> (\d+\.\d+)", out).groups())
     assert end < start * 0.5
     assert "lr per group" in out
-    # the schedule's milestones: warmup from 10% to the base lrs at step 5 (backbone 0.1x, head 2x of 0.01),
+    # the schedule's milestones: warmup from 10% to the base lrs at step 5 (backbone 0.1x, head 2x of 0.03),
     # then cosine to 10% of each group's own lr: the ratios hold at every step
     table = out[out.index("lr per group at the steps where it changes"):]
-    assert re.search(r"\n\s*0\s+0\.0001\s+0\.001\s+0\.002\s*\n", table)
-    assert re.search(r"\n\s*5\s+0\.001\s+0\.01\s+0\.02\s*\n", table)
+    assert re.search(r"\n\s*0\s+0\.0003\s+0\.003\s+0\.006\s*\n", table)
+    assert re.search(r"\n\s*5\s+0\.003\s+0\.03\s+0\.06\s*\n", table)
     assert "audit:" in out and "resume:" in out
     # the wrapper: accumulation 2 (50 optimizer steps for 100 iterations) and clipping at norm 1
     assert re.search(r"wrapper: 50 optimizer steps for 100 iterations .* last gradient norm before clipping \d", out)

@@ -84,7 +84,7 @@ def add_config_args(parser: argparse.ArgumentParser, *, required: bool) -> None:
     else:
         parser.add_argument("--config", metavar="PATH",
                             help="config file (default: the demo config shipped in the package)")
-        add_model_args(parser, model_help=f"{MODEL_HELP} (default: tiny_convnet)")
+        add_model_args(parser, model_help=f"{MODEL_HELP} (default: the demo's model, tiny_convnet with GroupNorm)")
 
 
 def add_model_args(parser: argparse.ArgumentParser, *, model_help: str = MODEL_HELP, required: bool = False,

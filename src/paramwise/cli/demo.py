@@ -45,6 +45,8 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--steps", type=int, default=100, help="training steps (default: 100)")
     parser.add_argument("--batch-size", type=int, default=32, help="examples per step (default: 32)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the model and the data (default: 0)")
+    parser.add_argument("--epoch-length", type=int, metavar="M",
+                        help="iterations per epoch, for schedules with by_epoch=True (mmdetection's default)")
     parser.add_argument("--input-shape", metavar="C,H,W",
                         help="shape of one example, for models that do not declare it (e.g. 3,224,224)")
 
@@ -74,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     """Show the plan, audit and schedule, train for --steps, and report the loss and each group's lr."""
     if args.steps < 1 or args.batch_size < 1:
         raise UsageError("--steps and --batch-size must be at least 1")
+    if args.epoch_length is not None and args.epoch_length < 1:
+        raise UsageError(f"--epoch-length must be at least 1, got {args.epoch_length}")
     import torch
 
     from paramwise import render
@@ -91,13 +95,14 @@ def run(args: argparse.Namespace) -> int:
     classes = demo.num_classes_of(model, shape)
     plan, optimizer = plan_and_build(model, loaded, build=True)
     findings = audit_plan(plan, model)
-    schedule = schedule_of(whole, optimizer, args.steps, None)
+    schedule = schedule_of(whole, optimizer, args.steps, args.epoch_length)
     from paramwise.wrapper.optim_wrapper import wrap_optimizer
 
     wrapper = wrap_optimizer(optimizer, loaded.wrapper)  # clipping, accumulation, mixed precision
     task = demo.SyntheticTask(shape, classes, seed=args.seed)
     console = rich_console()
-    what = (f"training {spec} for {plural(args.steps, 'step')} on synthetic data "
+    name = spec if args.model else "tiny_convnet with GroupNorm (the demo's model)"
+    what = (f"training {name} for {plural(args.steps, 'step')} on synthetic data "
             f"({classes} classes, inputs {'x'.join(map(str, shape))}, batch {args.batch_size}, seed {args.seed})")
     if console is None:
         print(f"config: {config}\n")

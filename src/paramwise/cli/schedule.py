@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.iters < 1:
         raise UsageError("--iters must be at least 1")
+    if args.epoch_length is not None and args.epoch_length < 1:
+        raise UsageError(f"--epoch-length must be at least 1, got {args.epoch_length}")
     planned = plan_args(args, build=True)
     schedule = schedule_of(planned.cfg, planned.optimizer, args.iters, args.epoch_length)
     if schedule is None:

@@ -36,7 +36,8 @@ __all__ = [
 
 #: The config the demo runs unless given another; it ships inside the package.
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "demo.py"
-DEFAULT_MODEL = "tiny_convnet"
+#: The model the demo trains unless given another: ``tiny_convnet`` with GroupNorm (see ``demo.model``).
+DEFAULT_MODEL = "paramwise.demo.model:demo_convnet"
 
 
 class SyntheticTask:
@@ -65,6 +66,8 @@ class DemoResult:
     optimizer_steps: int | None = None  # steps the wrapper took (fewer than iterations when accumulating)
     skipped_steps: int = 0  # steps the wrapper skipped (inf/nan gradients under float16)
     grad_norm: Any = None  # the last gradient norm the wrapper clipped (a float, or per group)
+    accumulative_counts: int = 1  # iterations per optimizer step
+    clips_norm: bool = False  # whether the wrapper clips by norm (only then is there a norm to report)
 
     def _window(self) -> int:
         return max(1, min(10, len(self.losses) // 10))
@@ -170,8 +173,10 @@ def train(
     )
     if wrapper is None:
         return DemoResult(tuple(losses), groups, seconds)
+    policy = getattr(wrapper, "clip_policy", None)
     return DemoResult(tuple(losses), groups, seconds, wrapper.step_count, wrapper.skipped_steps,
-                      wrapper.last_grad_norm)
+                      wrapper.last_grad_norm, wrapper.accumulative_counts,
+                      policy is not None and policy.kind == "norm")
 
 
 def train_with_progress(
@@ -217,13 +222,26 @@ def _loss_line(result: DemoResult) -> str:
         f"trained {plural(steps, 'step')} in {result.seconds:.1f} s: "
         f"loss {result.start_loss:.4f} -> {result.end_loss:.4f} (mean of the first and last {plural(window, 'step')})"
     )
-    if result.optimizer_steps is not None:
-        norm = result.grad_norm
-        norm_text = ("none" if norm is None else value_text(norm) if not isinstance(norm, Mapping)
+    wrapper = _wrapper_line(result)
+    return f"{line}\n{wrapper}" if wrapper else line
+
+
+def _wrapper_line(result: DemoResult) -> str:
+    """What the wrapper did, naming only what applies: accumulation, skipped steps, the clipped norm."""
+    if result.optimizer_steps is None:
+        return ""
+    said = []
+    if result.accumulative_counts > 1:
+        said.append(f"{plural(result.optimizer_steps, 'optimizer step')} for {plural(len(result.losses), 'iteration')} "
+                    f"(accumulation over {result.accumulative_counts})")
+    if result.skipped_steps:
+        said.append(f"{plural(result.skipped_steps, 'step')} skipped (inf or nan gradients)")
+    norm = result.grad_norm
+    if result.clips_norm and norm is not None:
+        norm_text = (value_text(norm) if not isinstance(norm, Mapping)
                      else ", ".join(f"{k} {value_text(v)}" for k, v in norm.items()))
-        line += (f"\nwrapper: {plural(result.optimizer_steps, 'optimizer step')} for {plural(steps, 'iteration')} "
-                 f"(accumulation), {result.skipped_steps} skipped; last gradient norm before clipping {norm_text}")
-    return line
+        said.append(f"last gradient norm before clipping {norm_text}")
+    return f"wrapper: {'; '.join(said)}" if said else ""
 
 
 def report_text(result: DemoResult) -> str:

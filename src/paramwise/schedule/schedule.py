@@ -651,7 +651,8 @@ def _window(
         return None
     if by_epoch and epoch_length is None:
         problems.append(Problem(_at(index, "by_epoch"), "this entry counts epochs (by_epoch=True, mmengine's default), "
-                                "so build_scheduler needs epoch_length=<iterations per epoch>; or set by_epoch=False "
+                                "so it needs the iterations per epoch: --epoch-length N on the command line, "
+                                "build_scheduler(..., epoch_length=N) in Python; or set by_epoch=False "
                                 "to give begin/end in iterations", kind="missing"))
         return None
     if end is None:
