@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # the public API, one import per module; `as` marks each name
     from paramwise.errors import ConfigFileNotFoundError as ConfigFileNotFoundError
     from paramwise.errors import ConfigKeyError as ConfigKeyError
     from paramwise.errors import DuplicateRegistrationError as DuplicateRegistrationError
+    from paramwise.errors import ForeignStateError as ForeignStateError
     from paramwise.errors import InternalError as InternalError
     from paramwise.errors import MetricMissingError as MetricMissingError
     from paramwise.errors import MissingTypeError as MissingTypeError
