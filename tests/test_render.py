@@ -171,13 +171,16 @@ def test_narrow_terminal_folds_rule_and_name_never_cuts(width: int) -> None:
     assert column_text(out, "name", "shape") == "".join(e.name for e in plan.entries)
 
 
-def test_rule_stays_whole_at_80_columns_when_the_name_can_fold() -> None:
+def test_at_80_columns_names_stay_whole_and_the_rule_wraps_between_words() -> None:
     demo_like = paramwise.plan_params(paramwise.load_model("tiny_convnet", {}), dict(
         type="AdamW", lr=0.003, weight_decay=0.05,
         paramwise_cfg=dict(custom_keys={"backbone": dict(lr_mult=0.1)}, norm_decay_mult=0.0)))
     out = rich_text(plan_table(demo_like), 80)
-    assert out.count("custom_keys['backbone']") == 6  # on one line each, not folded
-    assert "…" not in out and all(len(line) <= 80 for line in out.splitlines())
+    lines = out.splitlines()
+    for entry in demo_like.entries:  # each name whole, on one line
+        assert any(line.startswith(entry.name + " ") for line in lines)
+    assert out.count("custom_keys[") == 6 and out.count("'backbone']") == 6  # wrapped after the bracket
+    assert "…" not in out and all(len(line) <= 80 for line in lines)
 
 
 def test_wide_console_and_measure_are_unchanged() -> None:

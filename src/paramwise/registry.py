@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import MappingProxyType
+from types import CodeType, MappingProxyType
 from typing import Any
 
 from paramwise.errors import (
@@ -97,6 +98,7 @@ class Registry:
         self.import_prefixes: tuple[str, ...] | None = _import_prefixes(allow_import)
         self.allow_import = bool(allow_import) if isinstance(allow_import, bool) else bool(self.import_prefixes)
         self._modules: dict[str, Any] = {}
+        self._sites: dict[str, tuple[str, int] | None] = {}  # name -> where its object was defined
         self._imported = not self.locations
 
     # ----------------------------------------------------------------- registration
@@ -120,16 +122,16 @@ class Registry:
             )
         names = _register_names(name)
         if module is not None:
-            self._register(module, names, force)
+            self._register(module, names, force, _caller_site())
             return module
 
         def decorator(obj: Any) -> Any:
-            self._register(obj, names, force)
+            self._register(obj, names, force, _caller_site())
             return obj
 
         return decorator
 
-    def _register(self, obj: Any, names: list[str] | None, force: bool) -> None:
+    def _register(self, obj: Any, names: list[str] | None, force: bool, caller: tuple[str, int] | None) -> None:
         if not callable(obj):
             raise UsageTypeError(
                 f"only callables (classes, functions, functools.partial objects, callable instances) can be "
@@ -143,19 +145,24 @@ class Registry:
                     "pass name='...' (a functools.partial or a callable instance always needs one)"
                 )
             names = [own]
+        site = _definition_site(obj, caller)
         for key in names:
             old = self._modules.get(key)
-            # the same definition again (its module was imported a second time) is not a clash
-            if old is not None and old is not obj and not force and not _same_definition(old, obj):
+            # the same definition again, from the same file and line (its module was imported a second
+            # time), is not a clash; a second class of the same name elsewhere is, as in mmengine
+            same = old is not None and _same_definition(old, obj) and site is not None and self._sites.get(key) == site
+            if old is not None and old is not obj and not force and not same:
+                where = f" (defined at {site[0]}:{site[1]})" if site is not None and _same_definition(old, obj) else ""
                 raise DuplicateRegistrationError(
                     f"{key!r} is already registered in the {self.name} registry as "
-                    f"{_describe(old)}; cannot register {_describe(obj)} under the same name. "
+                    f"{_describe(old)}; cannot register {_describe(obj)}{where} under the same name. "
                     "Pass force=True to replace it, or choose another name.",
                     registry=self.name,
                     name=key,
                 )
         for key in names:
             self._modules[key] = obj
+            self._sites[key] = site
 
     # ---------------------------------------------------------------------- lookup
     def _ensure_imported(self) -> None:
@@ -302,6 +309,28 @@ def _import_prefixes(allow_import: Any) -> tuple[str, ...] | None:
             f"non-empty strings such as ('torch.optim', 'mypkg.')), got {safe_repr(allow_import)}"
         )
     return tuple(p.rstrip(".") for p in prefixes)
+
+
+def _caller_site() -> tuple[str, int] | None:
+    """The file and line that called ``register_module`` or its decorator (two frames up)."""
+    try:
+        frame = sys._getframe(2)
+    except ValueError:  # called from the top of the stack: no such frame
+        return None
+    return frame.f_code.co_filename, frame.f_lineno
+
+
+def _definition_site(obj: Any, caller: tuple[str, int] | None) -> tuple[str, int] | None:
+    """Where ``obj`` was defined: a function's own file and first line, else where it was registered.
+
+    A class keeps no line of its own before Python 3.13, and two classes of one name in one function
+    have the same qualified name; the line that registers each tells them apart, and stays the same
+    when the module is imported again.
+    """
+    code = getattr(obj, "__code__", None)
+    if isinstance(code, CodeType):
+        return code.co_filename, code.co_firstlineno
+    return caller
 
 
 def _same_definition(old: Any, new: Any) -> bool:

@@ -14,6 +14,7 @@ import io
 import json
 import math
 import numbers
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +24,17 @@ from paramwise.suggestions import plural
 if TYPE_CHECKING:  # rich stays optional: imported for real only where a table is drawn
     from rich.console import Console, ConsoleOptions
     from rich.measure import Measurement
+    from rich.segment import Segment
     from rich.table import Table
     from rich.text import Text
 
     from paramwise.plan.plan import Plan  # plan imports this module to show itself: no import back at run time
 
 __all__ = [
+    "NAME_BREAKS",
+    "RULE_BREAKS",
     "explain_text",
+    "fold_words",
     "json_safe",
     "SECTION_CHOICES",
     "plan_csv",
@@ -40,6 +45,7 @@ __all__ = [
     "plural",
     "rule_text",
     "select_rows",
+    "unpadded",
     "value_text",
 ]
 
@@ -131,20 +137,96 @@ def _filter_note(plan: Plan, shown: int, name_filter: str | None) -> str | None:
 # ----------------------------------------------------------------------------- rich
 
 
-class _FittedTable:
-    """The parameter table, fitted to the console: on one too narrow for it, cells fold and are never cut.
+#: Where a parameter name may break: after a dot, then after an underscore (never inside a word).
+NAME_BREAKS = "._"
+#: Where a rule text may break: after a space, then after ``[``, a dot or an underscore.
+RULE_BREAKS = (" ", "[", ".", "_")
+#: The rule column narrows to ``RULE_ROOM`` cells, then ``RULE_LEAST`` before names break after dots,
+#: and to ``RULE_MIN`` before they break after underscores (``_share``).
+RULE_ROOM = 24
+RULE_LEAST = 12
+RULE_MIN = 6
 
-    Left alone, rich narrows the widest columns evenly and ends what does not fit with '…', which cut
-    ``custom_keys['backbone']``, the reason for the values, at 80 columns. When the table is too wide
-    this tightens it (columns one space apart, option headers such as ``weight_decay`` folded to the
-    width of their values) and keeps the rule whole while the name folds, down to a third of the room
-    the two share; only below that does the rule fold too.
+
+def _tokens(text: str, width: int, breaks: Sequence[str]) -> list[str]:
+    """``text`` cut after each separator of the first kind; a piece wider than ``width`` is cut at the next kind."""
+    if len(text) <= width:
+        return [text]
+    if not breaks:  # one word wider than the column: only here does a cut fall inside a word
+        return [text[i:i + width] for i in range(0, len(text), width)]
+    pieces = re.split(f"(?<={re.escape(breaks[0])})", text)
+    return [t for piece in pieces if piece for t in _tokens(piece, width, breaks[1:])]
+
+
+def fold_words(text: str, width: int, breaks: Sequence[str] = NAME_BREAKS) -> list[str]:
+    """``text`` as lines of at most ``width`` characters, broken only after a character of ``breaks``.
+
+    The kinds are tried in order (``'._'``: dots first, then underscores), so
+    ``backbone.absolute_pos_embed`` breaks after ``backbone.`` and never inside ``embed``; only a run
+    with no break in it that is wider than ``width`` is cut. Joined, the lines give ``text`` back, less
+    the spaces at the ends of the lines.
+    """
+    width = max(width, 1)
+    lines: list[str] = []
+    line = ""
+    for token in _tokens(text, width, breaks):
+        if line and len((line + token).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line = line + token if line else token.lstrip()  # a line never starts with the space it broke at
+    if line.rstrip() or not lines:
+        lines.append(line.rstrip())
+    return lines
+
+
+def _folded(text: Text, width: int | None, breaks: Sequence[str]) -> Text:
+    """``text`` with line breaks where ``fold_words`` puts them, styles kept; unchanged without a width."""
+    if width is None or text.cell_len <= width:
+        return text
+    from rich.text import Text
+
+    return Text("\n".join(fold_words(text.plain, width, breaks)), style=text.style)
+
+
+def _share(room: int, name: int, rule: int, name_word: int, name_piece: int) -> tuple[int, int]:
+    """The widths of the name and rule columns in ``room`` cells: the rule narrows first, then names break.
+
+    ``name`` and ``rule`` are the widest cells; ``name_word`` the widest part of a name between dots,
+    ``name_piece`` between dots and underscores. Each step keeps names more whole than the next: whole
+    while the rule keeps ``RULE_ROOM``, then ``RULE_LEAST`` cells; broken after dots only; broken after
+    underscores too. Whatever room is left over goes to the names.
+    """
+    if name + rule <= room:
+        return name, rule
+    steps = ((name, RULE_ROOM), (name, RULE_LEAST), (name_word, RULE_LEAST), (name_word, RULE_MIN),
+             (name_piece, RULE_MIN))
+    floor = min(rule, RULE_MIN)
+    for need, least in steps:
+        if room - min(rule, least) >= min(name, need):
+            floor = min(rule, least)
+            break
+    width = max(min(name, room - floor), 1)
+    return width, max(room - width, 1)
+
+
+class _FittedTable:
+    """The parameter table, fitted to the console: where it is too wide, the rule wraps before names break.
+
+    Left alone, rich narrows the widest columns evenly and cuts names mid-word
+    (``backbone.absolute_pos_e|mbed`` at 110 columns). When the table is too wide this tightens it
+    (columns one space apart, option headers such as ``weight_decay`` broken after the underscore),
+    narrows the rule column first (it wraps at spaces, brackets and dots), and breaks names only after
+    a dot (then an underscore) when the rule has no more room to give (``_share``).
     """
 
-    def __init__(self, make: Callable[[tuple[int, int] | None], Table], name_width: int, rule_width: int) -> None:
+    def __init__(self, make: Callable[[tuple[int, int] | None], Table], name_width: int, rule_width: int,
+                 names: Sequence[str]) -> None:
         self.make = make  # (name width, rule width) -> the tight table; None -> the table at ease
         self.name_width = name_width
         self.rule_width = rule_width
+        # the widest part of a name that ends at a dot (with it), and at a dot or an underscore
+        self.name_word = max([1, *(len(p) for n in names for p in re.split(r"(?<=\.)", n))])
+        self.name_piece = max([1, *(len(p) for n in names for p in re.split(r"(?<=[._])", n))])
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         from rich.measure import Measurement
@@ -162,12 +244,42 @@ class _FittedTable:
         if width(table) > options.max_width:
             whole = (self.name_width, self.rule_width)
             room = sum(whole) - max(0, width(self.make(whole)) - options.max_width)
-            if room >= 2:  # else nothing fits: rich folds every column (still no '…')
-                name = max(room - self.rule_width, min(self.name_width, room // 3), 1)
-                yield self.make((name, room - name))
+            if room >= 2:  # else nothing fits: rich folds every column
+                yield self.make(_share(room, *whole, self.name_word, self.name_piece))
                 yield Text()  # the tight table has no edge, so no blank line below it
                 return
         yield table
+
+
+class _Unpadded:
+    """A renderable drawn as ``inner`` is, less the spaces that pad each line to the width."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.inner)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Segment]:
+        from rich.segment import Segment
+
+        for line in console.render_lines(self.inner, options, pad=False, new_lines=False):
+            segments = list(line)
+            while segments and not segments[-1].control and not segments[-1].text.rstrip(" "):
+                segments.pop()
+            if segments and not segments[-1].control:
+                last = segments.pop()
+                segments.append(Segment(last.text.rstrip(" "), last.style))
+            yield from segments
+            yield Segment.line()
+
+
+def unpadded(renderable: Any) -> Any:
+    """``renderable`` with no spaces at the ends of its lines: tables pad every row to their width,
+    which a pipe or a file does not need (audit lines of 400 characters, mostly spaces)."""
+    return _Unpadded(renderable)
 
 
 def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = None, explain: bool = False) -> Any:
@@ -205,12 +317,12 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
     def widest(column: int, header: str) -> int:
         return max([cell_len(header), *(cells[column].cell_len for cells, _ in rows)])
 
-    # tight: an option column as wide as its values or a word of its name (weight_decay: 'weight')
-    option_widths = [max([*(cell_len(part) for part in key.split("_")),
+    # tight: an option column as wide as its values or a word of its name (weight_decay: 'weight_')
+    option_widths = [max([*map(len, re.split("(?<=_)", key)),
                           *(cells[4 + c].cell_len for cells, _ in rows)]) for c, key in enumerate(keys)]
 
     def make(tight: tuple[int, int] | None) -> Table:
-        # no cell is ever cut with '…': where a column is narrower than a cell, the cell folds
+        # cells are broken between words (fold_words) before rich sees them; fold is the last resort
         params = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=tight is not None,
                        show_edge=tight is None)
         name_width, rule_width = tight or (None, None)
@@ -219,13 +331,16 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
         params.add_column("numel", justify="right", overflow="fold")
         params.add_column("group", justify="right", overflow="fold")
         for key, width in zip(keys, option_widths):
-            params.add_column(key, justify="right", overflow="fold", width=width if tight else None)
+            header = "\n".join(fold_words(key, width, "_")) if tight else key
+            params.add_column(header, justify="right", overflow="fold", width=width if tight else None)
         params.add_column("rule", overflow="fold", width=rule_width)
         for cells, last in rows:
-            params.add_row(*cells, end_section=last)
+            name, *middle, rule = cells
+            params.add_row(_folded(name, name_width, NAME_BREAKS), *middle, _folded(rule, rule_width, RULE_BREAKS),
+                           end_section=last)
         return params
 
-    params = _FittedTable(make, widest(0, "name"), widest(-1, "rule"))
+    params = _FittedTable(make, widest(0, "name"), widest(-1, "rule"), [cells[0].plain for cells, _ in rows])
 
     group_table = Table(title="parameter groups", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("group", "params", "numel", *keys):

@@ -54,7 +54,7 @@ def wide(layers: int = MANY_GROUPS + 2) -> nn.Module:
 
 
 FROZEN = Finding("frozen", ("frozen.weight", "frozen.bias"),
-                 "2 frozen parameters (requires_grad=False) left out of the optimizer", "info")
+                 "2 frozen parameters (requires_grad=False) left out of the optimizer", "note")
 
 
 def test_every_kind_of_finding() -> None:
@@ -78,14 +78,16 @@ def test_every_kind_of_finding() -> None:
         Finding("bias", ("fc.bias", "out.bias"),
                 "2 biases get weight decay 0.05: biases are usually not decayed; set bias_decay_mult=0.0; "
                 "custom_keys['fc'] decided 1 of them, which switches the built-in multipliers off for its "
-                "parameters (mmengine): set compose=True to apply both"),
+                "parameters (mmengine): mmengine applies only the longest matching custom key, so give them "
+                "decay_mult=0.0 in a key that wins, with the values they have now: "
+                "custom_keys={'fc.bias': dict(lr_mult=2.0, decay_mult=0.0)}"),
         Finding("tag-unmatched", ("scale",),
                 "no_weight_decay() of the model gives the name 'scale', which matches no parameter of it; its "
                 "weight decay is unchanged."),
-        Finding("groups", (), "2 parameter groups", "info"),
+        Finding("groups", (), "2 parameter groups", "note"),
         Finding("undecided", ("cls_token", "pos_embed", "mask_token", "A_log", "tok.weight", "norm.weight",
                               "norm.bias", "out.weight", "out.bias"),
-                "9 parameters no rule decided: they keep the optimizer's values (lr=0.001, weight_decay=0.05)", "info"),
+                "9 parameters no rule decided: they keep the optimizer's values (lr=0.001, weight_decay=0.05)", "note"),
         FROZEN,
     ]
 
@@ -94,20 +96,29 @@ def test_a_clean_config_has_only_notes() -> None:
     model = Reviewed(typo=False)
     plan = plan_params(model, dict(BASE, paramwise_cfg=CLEAN))
     assert audit_plan(plan, model) == [
-        Finding("groups", (), "4 parameter groups", "info"),
+        Finding("groups", (), "4 parameter groups", "note"),
         Finding("undecided", ("out.weight",),
-                "1 parameter no rule decided: it keeps the optimizer's values (lr=0.001, weight_decay=0.05)", "info"),
+                "1 parameter no rule decided: it keeps the optimizer's values (lr=0.001, weight_decay=0.05)", "note"),
         FROZEN,
     ]
 
 
 def test_a_custom_key_that_switches_the_norm_rule_off() -> None:
+    """An mmengine config gets mmengine's fix; compose=True only where the config already speaks paramwise."""
     model = Reviewed(typo=False)
-    cfg = dict(BASE, paramwise_cfg=dict(norm_decay_mult=0.0, custom_keys={"norm": dict(lr_mult=0.5)}))
-    [norm] = [f for f in audit_plan(plan_params(model, cfg), model) if f.kind == "norm"]
+    mm = dict(norm_decay_mult=0.0, custom_keys={"norm": dict(lr_mult=0.5)})
+    [norm] = [f for f in audit_plan(plan_params(model, dict(BASE, paramwise_cfg=mm)), model, paramwise_cfg=mm)
+              if f.kind == "norm"]
     assert norm.message.endswith("norm layers are usually not decayed; custom_keys['norm'] decided them, which "
-                                 "switches the built-in multipliers off for its parameters (mmengine): set "
-                                 "compose=True to apply both")
+                                 "switches the built-in multipliers off for its parameters (mmengine): mmengine "
+                                 "applies only the longest matching custom key, so give them decay_mult=0.0 in a "
+                                 "key that wins, with the values they have now: "
+                                 "custom_keys={'norm': dict(lr_mult=0.5, decay_mult=0.0)}")
+    assert "compose" not in norm.message
+    pw = dict(mm, group_by="hyperparams")  # a paramwise-only key: the config is in paramwise's dialect
+    [norm] = [f for f in audit_plan(plan_params(model, dict(BASE, paramwise_cfg=pw)), model, paramwise_cfg=pw)
+              if f.kind == "norm"]
+    assert norm.message.endswith("(mmengine): set compose=True to apply both")
 
 
 def test_the_optimizer_default_decay_counts() -> None:
@@ -118,7 +129,7 @@ def test_the_optimizer_default_decay_counts() -> None:
         ("norm", ("1.weight", "1.bias")), ("bias", ("0.bias",))]
     assert "weight decay 0.01" in adamw[0].message
     sgd = audit_plan(plan_params(model, dict(type="SGD", lr=0.1)), model)
-    assert sgd == [Finding("groups", (), "1 parameter group", "info")]  # no rules: nothing is "undecided"
+    assert sgd == [Finding("groups", (), "1 parameter group", "note")]  # no rules: nothing is "undecided"
 
 
 def test_norms_by_class_name() -> None:
@@ -139,7 +150,7 @@ def test_many_groups() -> None:
         f"{MANY_GROUPS + 2} parameter groups, more than {MANY_GROUPS}: each group is stepped on its own, and the "
         "state is hard to read; look for rules that give nearly equal values (group_by='param' gives one group "
         "per parameter)"))]
-    assert audit_plan(plan, model, many_groups=100) == [Finding("groups", (), "34 parameter groups", "info")]
+    assert audit_plan(plan, model, many_groups=100) == [Finding("groups", (), "34 parameter groups", "note")]
 
 
 # ----------------------------------------------------------------------------- the command

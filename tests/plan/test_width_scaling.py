@@ -273,7 +273,7 @@ def test_scale_eps() -> None:
 def test_plain_linear_readout_warns() -> None:
     model = MLP(64, readout=nn.Linear)
     base = {k: list(v) for k, v in mup.get_shapes(MLP(16, readout=nn.Linear)).items()}
-    with pytest.warns(paramwise.ParamwiseWarning, match=r"'head\.weight' map a width to a fixed size"):
+    with pytest.warns(paramwise.ParamwiseWarning, match=r"'head\.weight' maps a width to a fixed size"):
         plan_values(model, "adam", dict(base_shapes=base))
 
 

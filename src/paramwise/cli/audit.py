@@ -75,9 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from paramwise.plan.audit import audit_plan
 
     planned = plan_args(args, build=False)
-    norm_types = (planned.loaded.optimizer.get("paramwise_cfg") or {}).get("norm_types") or ()
+    paramwise_cfg = planned.loaded.optimizer.get("paramwise_cfg") or {}
+    norm_types = paramwise_cfg.get("norm_types") or ()
     norm_types = [norm_types] if isinstance(norm_types, (str, type)) else norm_types
-    findings = audit_plan(planned.plan, planned.model, norm_types=norm_types)
+    findings = audit_plan(planned.plan, planned.model, norm_types=norm_types, paramwise_cfg=paramwise_cfg)
     if args.format == "json":
         from paramwise.render import json_safe
 

@@ -286,7 +286,9 @@ def print_rich(console: Any, renderable: Any, *, page: bool = False) -> None:
         # rich would wrap to 80 columns; a pipe or file gets whole lines instead
         options = console.options.update_width(100_000)
         console.width = max(console.width, Measurement.get(console, options, renderable).maximum)
-        console.print(renderable)
+        from paramwise.render import unpadded
+
+        console.print(unpadded(renderable))  # rows are padded to the table's width: not in a file
         return
     if page:
         with console.capture() as captured:

@@ -37,7 +37,7 @@ from paramwise.optimizers import optimizer_default
 from paramwise.plan.expressions import Expression, ExpressionError, check_expression
 from paramwise.plan.rules import Factor
 from paramwise.plan.spec import PARAM_RULE_OPTIONS, OptimizerSpec
-from paramwise.suggestions import did_you_mean, format_value, safe_repr, safe_str, short_list
+from paramwise.suggestions import did_you_mean, format_value, plural, safe_repr, safe_str, short_list
 from paramwise.walk import named_parameters, unwrap_model
 
 __all__ = [
@@ -321,11 +321,16 @@ class WidthScalingRule:
             if width is not None and width.readout_like and id(weight) not in readouts and id(weight) in names:
                 plain.append(names[id(weight)])
         if plain:
+            one = len(plain) == 1
+            which = short_list(plain) if one else f"{plural(len(plain), 'weight')} ({short_list(plain)})"
+            it = "it" if one else "them"
             warnings.warn(
-                f"width_scaling: {short_list(plain)} map a width to a fixed size (readouts) in a plain nn.Linear. "
+                f"width_scaling: {which} {'maps' if one else 'map'} a width to a fixed size "
+                f"({'a readout' if one else 'readouts'}) in "
+                f"{'a plain nn.Linear' if one else 'plain nn.Linear layers'}. "
                 "mup's MuAdam/MuSGD values assume MuReadout, which divides its input by width_mult: use "
-                "mup.MuReadout, or name them in width_scaling['readout'] for muP's lr without that multiplier "
-                "(and initialise them to zero or with variance ~ 1/fan_in^2)",
+                f"mup.MuReadout, or name {it} in width_scaling['readout'] for muP's lr without that multiplier "
+                f"(and initialise {it} to zero or with variance ~ 1/fan_in^2)",
                 ParamwiseWarning,
                 stacklevel=3,
             )
