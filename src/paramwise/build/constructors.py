@@ -8,6 +8,7 @@ plan -> groups -> ``torch.optim`` optimizer. Users register their own constructo
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import inspect
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from paramwise.errors import ConfigError, Problem, SharedParameterError, warn_user
+from paramwise.errors import ConfigError, NotRegisteredError, Problem, SharedParameterError, warn_user
 from paramwise.layers import is_dcn_module as is_dcn
 from paramwise.optimizers import OPTIMIZERS
 from paramwise.plan.groups import torch_param_groups
@@ -26,7 +27,7 @@ from paramwise.plan.rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, 
 from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
 from paramwise.state.by_name import enable_state_by_name
-from paramwise.suggestions import did_you_mean, plural, safe_repr, short_list
+from paramwise.suggestions import did_you_mean, plural, safe_repr, safe_str, short_list
 from paramwise.walk import model_sites
 
 __all__ = [
@@ -362,25 +363,73 @@ def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
 
 def _takes_wrapper_cfg(constructor: Any) -> bool:
     """Whether a constructor has mmengine's signature, ``(optim_wrapper_cfg, paramwise_cfg)``."""
-    cls = OPTIMIZER_BUILDERS.get(constructor) if isinstance(constructor, str) else constructor
+    cls = _constructor_target(constructor)
     try:
         return "optim_wrapper_cfg" in inspect.signature(cls).parameters
     except (TypeError, ValueError):
         return False
 
 
+_CONSTRUCTOR_PATH = ("optimizer", "constructor")
+_CONSTRUCTOR_FIX = ("a constructor is a class called with (optimizer_cfg, paramwise_cfg) whose instance, called "
+                    "with the model, returns the optimizer: name a registered one (e.g. "
+                    "'DefaultOptimizerConstructor') or derive one from DefaultOptimizerConstructor")
+
+
+def _constructor_error(message: str, kind: str = "value") -> ConfigError:
+    return ConfigError([Problem(_CONSTRUCTOR_PATH, message, kind=kind)], title="invalid optimizer constructor")
+
+
+def _constructor_target(constructor: Any) -> Any:
+    """The class (or factory) ``constructor`` names or is; an unknown name is a ConfigError at ``constructor``."""
+    if not isinstance(constructor, str):
+        return constructor
+    try:
+        return OPTIMIZER_BUILDERS.get(constructor)
+    except NotRegisteredError as e:
+        raise _constructor_error(str(e), kind="missing") from None
+
+
+def _not_a_constructor(target: Any, first: str) -> str | None:
+    """Why ``target`` cannot be a constructor, or None.
+
+    A class (also inside ``functools.partial``) must make callable instances; every callable must take
+    ``first`` (``optimizer_cfg`` or mmengine's ``optim_wrapper_cfg``) and ``paramwise_cfg`` as keywords.
+    Other callables (factories) are taken on trust for what they return, which is checked once built.
+    """
+    cls = target.func if isinstance(target, functools.partial) else target
+    if isinstance(cls, type) and not any("__call__" in vars(k) for k in cls.__mro__ if k is not object):
+        return f"is {safe_repr(cls)}, whose instances cannot be called with a model, so it is not a constructor"
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None  # no readable signature (a builtin): the instance check above is all there is
+    try:
+        signature.bind(**{first: {}, "paramwise_cfg": None})
+    except TypeError as e:
+        return f"is {safe_repr(target)}, which cannot be called with ({first}, paramwise_cfg): {safe_str(e)}"
+    return None
+
+
 def optimizer_constructor(cfg: Mapping[str, Any]) -> Any:
     """The constructor ``cfg`` selects, built and validated: ``.plan(model)`` then ``.build(plan)``.
 
     For callers that want both the plan and the optimizer without checking the config twice.
-    Constructors with mmengine's signature get ``optim_wrapper_cfg=dict(optimizer=...)``.
+    Constructors with mmengine's signature get ``optim_wrapper_cfg=dict(optimizer=...)``. A
+    ``constructor`` that is not one (``constructor=dict``) is a ``ConfigError`` at ``constructor``.
     """
     constructor, optimizer_cfg, paramwise_cfg = _split(cfg)
-    if _takes_wrapper_cfg(constructor):
-        args: dict[str, Any] = {"optim_wrapper_cfg": {"optimizer": optimizer_cfg}}
-    else:
-        args = {"optimizer_cfg": optimizer_cfg}
-    return build_from_cfg({"type": constructor, **args, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS)
+    target = _constructor_target(constructor)
+    first = "optim_wrapper_cfg" if _takes_wrapper_cfg(target) else "optimizer_cfg"
+    why = _not_a_constructor(target, first)
+    if why is not None:
+        raise _constructor_error(f"{why}; {_CONSTRUCTOR_FIX}", kind="type")
+    args = {first: {"optimizer": optimizer_cfg} if first == "optim_wrapper_cfg" else optimizer_cfg}
+    built = build_from_cfg({"type": target, **args, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS)
+    if not callable(built):
+        raise _constructor_error(f"{safe_repr(constructor)} built {safe_repr(built, 80)}, which cannot be called "
+                                 f"with a model; {_CONSTRUCTOR_FIX}", kind="type")
+    return built
 
 
 @contextlib.contextmanager
@@ -408,7 +457,12 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     ``constructor`` (default ``DefaultOptimizerConstructor``) and ``paramwise_cfg`` are taken
     out of a copy of ``cfg``; the rest is the optimizer's config.
     """
-    return optimizer_constructor(cfg)(model)
+    constructor = optimizer_constructor(cfg)
+    optimizer = constructor(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):  # a custom __call__ that returns something else
+        raise _constructor_error(f"{type(constructor).__name__} returned {safe_repr(optimizer, 80)} for the model, "
+                                 f"not a torch.optim.Optimizer; {_CONSTRUCTOR_FIX}", kind="type")
+    return optimizer
 
 
 def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:
