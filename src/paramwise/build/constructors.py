@@ -11,6 +11,7 @@ import contextlib
 import functools
 import gc
 import inspect
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from paramwise.errors import ConfigError, NotRegisteredError, Problem, SharedParameterError, warn_user
+from paramwise.errors import BuildTargetError, ConfigError, NotRegisteredError, Problem, SharedParameterError, warn_user
 from paramwise.layers import is_dcn_module as is_dcn
 from paramwise.optimizers import OPTIMIZERS
 from paramwise.plan.groups import torch_param_groups
@@ -228,7 +229,10 @@ class DefaultOptimizerConstructor:
         check_optimizer_constraints(self.spec, plan.entries)
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
-        optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        try:
+            optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        except BuildTargetError as e:
+            raise _refused(self.spec, e) from e.__cause__
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ConfigError([Problem(("optimizer", "type"), (
                 f"{self.spec.type_name} returned {type(optimizer).__name__}, not a torch.optim.Optimizer; name an "
@@ -321,6 +325,20 @@ def _same_value(a: Any, b: Any) -> bool:
 def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
     module_name, _, leaf = name.rpartition(".")
     return root.get_submodule(module_name)._parameters[leaf] if module_name else root._parameters[leaf]  # type: ignore[return-value]
+
+
+def _refused(spec: OptimizerSpec, error: BuildTargetError) -> Exception:
+    """The optimizer's own TypeError or ValueError about its arguments as a ConfigError at the optimizer
+    (at the argument, when the message names exactly one that the config sets); anything else as it was."""
+    cause = error.__cause__
+    if not isinstance(cause, (TypeError, ValueError)):
+        return error
+    text = safe_str(cause, 4000)
+    named = [key for key in spec.kwargs if isinstance(key, str) and re.search(rf"\b{re.escape(key)}\b", text)]
+    path = ("optimizer", named[0]) if len(named) == 1 else ("optimizer",)
+    return ConfigError([Problem(path, (
+        f"{spec.type_name} refused its arguments: {type(cause).__name__}: {text}"),
+        kind="type" if isinstance(cause, TypeError) else "value")], title="invalid optimizer arguments")
 
 
 def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:
