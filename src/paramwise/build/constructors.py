@@ -478,8 +478,8 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     constructor = optimizer_constructor(cfg)
     optimizer = constructor(model)
     if not isinstance(optimizer, torch.optim.Optimizer):  # a custom __call__ that returns something else
-        raise _constructor_error(f"{type(constructor).__name__} returned {safe_repr(optimizer, 80)} for the model, "
-                                 f"not a torch.optim.Optimizer; {_CONSTRUCTOR_FIX}", kind="type")
+        raise _constructor_error(f"{type(constructor).__name__} returned a {type(optimizer).__name__} for the "
+                                 f"model, not a torch.optim.Optimizer; {_CONSTRUCTOR_FIX}", kind="type")
     return optimizer
 
 
