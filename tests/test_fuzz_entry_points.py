@@ -498,9 +498,11 @@ def test_build_optimizer_arguments_fuzz(cfg: Any) -> None:
 #: what a config file holds: values JSON can write (NaN and Infinity included, as Python's json writes them)
 json_leaves = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=True),
                         st.text(max_size=5), st.sampled_from(["SGD", "AdamW", "LinearLR", "norm", "", " "]))
-json_values = st.recursive(json_leaves, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                                st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-                           max_leaves=6)
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=6,
+)
 
 
 @st.composite
@@ -546,8 +548,9 @@ FLAGS: dict[str, list[st.SearchStrategy[list[str]]]] = {
                  st.builds(lambda n: ["--epoch-length", n], st.sampled_from(["1", "5", "0", "-1", "x"]))],
 }
 OVERRIDES = st.lists(st.one_of(
-    st.sampled_from(["optimizer.lr=0.5", "optim_wrapper.optimizer.lr=0.5", "optimizer.paramwise_cfg.custom_keys.0.lr_mult=2",
-                     "optimizer.lr", "=1", "optimizer..lr=1", "param_scheduler.0.end=3", "a.b=[1,", "x={'y':1}"]),
+    st.sampled_from(["optimizer.lr=0.5", "optim_wrapper.optimizer.lr=0.5", "optimizer.lr", "=1", "optimizer..lr=1",
+                     "optimizer.paramwise_cfg.custom_keys.0.lr_mult=2", "param_scheduler.0.end=3", "a.b=[1,",
+                     "x={'y':1}"]),
     st.builds(lambda k, v: f"{k}={v}", st.text(max_size=6), st.text(max_size=6))), max_size=2)
 
 
