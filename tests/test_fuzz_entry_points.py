@@ -578,6 +578,10 @@ def cli_runs(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
     return command, cfg, args
 
 
+#: what the CLI fuzz found outside this part's files, left to their owners (each has an xfail test below)
+KNOWN_CLI_BUGS = ("unexpected ValueError: the schedule does not set",)
+
+
 def _cli_case(run: tuple[str, dict[str, Any], list[str]]) -> None:
     _, cfg, args = run
     snapshot = copy.deepcopy(cfg)
@@ -595,7 +599,10 @@ def _cli_case(run: tuple[str, dict[str, Any], list[str]]) -> None:
             assert e.code in (0, 2), f"SystemExit({e.code!r}) from {argv}"
             return
     assert code in (0, 1, 2), f"exit code {code!r} from {argv}"
-    assert "unexpected" not in err.getvalue(), f"{argv}: {err.getvalue()}"  # a foreign exception, caught by main
+    text = err.getvalue()
+    if any(bug in text for bug in KNOWN_CLI_BUGS):
+        return  # found and reported (see test_known_cli_bug); the fuzz keeps looking for others
+    assert "unexpected" not in text, f"{argv}: {text}"  # a foreign exception, caught by main
     assert code == 0 or err.getvalue().strip(), f"exit code {code} without a message from {argv}"
     assert same(cfg, snapshot)
 
@@ -618,3 +625,16 @@ def test_cli_fuzz_quick(run: tuple[str, dict[str, Any], list[str]]) -> None:
 @given(run=cli_runs())
 def test_cli_fuzz(run: tuple[str, dict[str, Any], list[str]]) -> None:
     _cli_case(run)
+
+
+@pytest.mark.xfail(strict=True, reason="found by the CLI fuzz: schedule/report.py raises a bare ValueError for a "
+                                       "schedule that does not set the parameter shown (outside this part's files)")
+def test_known_cli_bug() -> None:
+    run = ("schedule", {"optimizer": {"type": "SGD", "lr": 0.1}, "param_scheduler": []},
+           ["schedule", "{config}", "--iters", "1", "--model", "tiny_mlp"])
+    global KNOWN_CLI_BUGS
+    known, KNOWN_CLI_BUGS = KNOWN_CLI_BUGS, ()
+    try:
+        _cli_case(run)
+    finally:
+        KNOWN_CLI_BUGS = known
