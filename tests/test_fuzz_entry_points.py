@@ -3,21 +3,34 @@
 
 Every call ends in a result or a paramwise error that is also a built-in (ValueError, TypeError, KeyError,
 LookupError or OSError) with a non-empty message naming where the problem is; no input is ever changed.
-The fuzz tests run the shared hypothesis profile (tests/conftest.py: 60 examples);
-``PARAMWISE_FUZZ_EXAMPLES=10000`` makes a long run.
+The fuzz tests run the shared hypothesis profile (tests/conftest.py: 60 examples), or a smaller budget
+(``QUICK``) where one example is slow; each of those has a ``slow``-marked twin at the full budget.
+``PARAMWISE_FUZZ_EXAMPLES=10000`` makes a long run. Every example runs under ``no_hang``.
+
+Also here: ``build_optimizer`` with every registered optimizer's own arguments and with constructors that
+are not constructors, and the command line (``paramwise.cli.main`` in-process) with random arguments and
+random config files: it returns an exit code (an argparse usage error is ``SystemExit(2)``), and never
+reports an unexpected (non-paramwise) exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
+import io
+import json
 import math
+import os
+import signal
+import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import torch
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -30,9 +43,39 @@ from paramwise import (
     name_optimizer_state,
     plan_params,
 )
+from paramwise.cli import main as cli_main
 from strategies import same
 
 BUILTINS = (ValueError, TypeError, KeyError, LookupError, OSError)
+#: the examples of a fuzz test whose single example takes a tenth of a second or more, in the normal test run
+QUICK = max(1, min(15, int(os.environ.get("PARAMWISE_FUZZ_EXAMPLES", "15") or 15)))
+#: seconds one call may take before it counts as a hang (a whole example takes well under one)
+HANG_SECONDS = 60
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = HANG_SECONDS) -> Iterator[None]:
+    """Fail (instead of waiting forever) when the body runs longer than ``seconds``; a no-op off the main thread
+    or where there is no SIGALRM."""
+    usable = hasattr(signal, "SIGALRM") and signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+    if not usable:
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise AssertionError(f"no result after {seconds} s: a hang")
+
+    try:
+        previous = signal.signal(signal.SIGALRM, _raise)
+    except ValueError:  # not the main thread
+        yield
+        return
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -40,7 +83,7 @@ def check(call: Callable[[], Any], inputs: Any, needles: tuple[str, ...] = (), m
     """Run ``call``: its result, or a paramwise error that is a built-in too and names one of ``needles``."""
     snapshot = copy.deepcopy(inputs)
     try:
-        with warnings.catch_warnings():
+        with no_hang(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = call()
     except ParamwiseError as e:
@@ -261,19 +304,29 @@ def state_dicts(draw: st.DrawFn, named: bool) -> Any:
     return _damage(draw, _trained_state(_model()), named)
 
 
-@pytest.mark.slow
-@given(sd=state_dicts(named=True), strict=st.booleans(), skip=st.booleans())
-@example(sd={"state": {}, "param_groups": [{"params": [0], "param_names": [3]}]}, strict=False, skip=False)
-@example(sd={"state": {}, "param_groups": [{"params": 5, "param_names": ["0.weight"]}]}, strict=False, skip=False)
-@example(sd={"state": {0: 3}, "param_groups": [{"params": [0], "param_names": ["0.weight"]}]}, strict=False,
-         skip=False)
-def test_load_optimizer_state_fuzz(sd: Any, strict: bool, skip: bool) -> None:
+def _load_state_case(sd: Any, strict: bool, skip: bool) -> None:
     optimizer = _sgd()
     before = copy.deepcopy(optimizer.state_dict())
     outcome = check(lambda: load_optimizer_state(optimizer, sd, strict=strict, skip_mismatched=skip), sd,
                     ("state", "param", "checkpoint", "saved"))
     if isinstance(outcome, ParamwiseError):  # a refused load leaves the optimizer as it was
         assert same(optimizer.state_dict(), before)
+
+
+@settings(max_examples=QUICK)
+@given(sd=state_dicts(named=True), strict=st.booleans(), skip=st.booleans())
+@example(sd={"state": {}, "param_groups": [{"params": [0], "param_names": [3]}]}, strict=False, skip=False)
+@example(sd={"state": {}, "param_groups": [{"params": 5, "param_names": ["0.weight"]}]}, strict=False, skip=False)
+@example(sd={"state": {0: 3}, "param_groups": [{"params": [0], "param_names": ["0.weight"]}]}, strict=False,
+         skip=False)
+def test_load_optimizer_state_fuzz_quick(sd: Any, strict: bool, skip: bool) -> None:
+    _load_state_case(sd, strict, skip)
+
+
+@pytest.mark.slow
+@given(sd=state_dicts(named=True), strict=st.booleans(), skip=st.booleans())
+def test_load_optimizer_state_fuzz(sd: Any, strict: bool, skip: bool) -> None:
+    _load_state_case(sd, strict, skip)
 
 
 @pytest.mark.slow
@@ -397,3 +450,191 @@ def test_plan_params_options_fuzz(cfg: dict[str, Any]) -> None:
 def test_valid_options_still_plan(pw: dict[str, Any]) -> None:
     cfg = dict(type="AdamW", lr=0.1, weight_decay=0.01, paramwise_cfg=pw)
     assert not isinstance(check(lambda: plan_params(Blocks(), cfg), cfg), ParamwiseError)
+
+
+# ----------------------------------------------------------- build_optimizer: every optimizer's arguments
+OPTIMIZER_NAMES = sorted(paramwise.OPTIMIZERS.names())
+NOT_CONSTRUCTORS = st.sampled_from([dict, int, list, len, str, "NoSuchConstructor", "", "DefaultOptimizerConstructer",
+                                    lambda optimizer_cfg, paramwise_cfg: None, print])
+
+
+def _arguments(name: str) -> list[str]:
+    return list(inspect.signature(paramwise.OPTIMIZERS.get(name)).parameters)[1:]
+
+
+@st.composite
+def optimizer_cfgs(draw: st.DrawFn) -> Any:
+    """An optimizer config: a registered optimizer (the base class too) with some of its own arguments,
+    each a plausible or a random value, sometimes a constructor that is not one."""
+    name = draw(st.sampled_from(OPTIMIZER_NAMES))
+    cfg: dict[Any, Any] = {"type": name}
+    for key in draw(st.lists(st.sampled_from(_arguments(name) or ["lr"]), unique=True, max_size=3)):
+        cfg[key] = draw(st.one_of(values, st.floats(0, 1), st.booleans(), st.tuples(st.floats(0, 1), st.floats(0, 1))))
+    if draw(st.integers(0, 4)) == 0:
+        cfg["constructor"] = draw(st.one_of(NOT_CONSTRUCTORS, values))
+    if draw(st.integers(0, 4)) == 0:
+        cfg["paramwise_cfg"] = {"custom_keys": {draw(st.sampled_from(["0", "bias", "", " "])): {
+            draw(st.sampled_from(_arguments(name) or ["lr"])): draw(values)}}}
+    return cfg
+
+
+@given(cfg=optimizer_cfgs())
+@example(cfg=dict(type="Adagrad", lr=0.01, lr_decay=[0.1]))
+@example(cfg=dict(type="Adadelta", constructor=dict))
+@example(cfg=dict(type="Optimizer", lr=0.1))
+@example(cfg=dict(type="LBFGS", line_search_fn="wolfe"))
+@example(cfg=dict(type="SGD", lr=0.1, paramwise_cfg={"custom_keys": {" ": {"lr": "x"}}}))
+def test_build_optimizer_arguments_fuzz(cfg: Any) -> None:
+    model = nn.Sequential(nn.Linear(3, 4, bias=False), nn.Linear(4, 2, bias=False))  # 2-D: Muon takes them
+    outcome = check(lambda: paramwise.build_optimizer(model, cfg), cfg, ("optimizer",))
+    if isinstance(outcome, ParamwiseError):
+        assert isinstance(outcome, paramwise.ConfigError), f"{type(outcome).__name__}: {outcome}"
+        assert "-> :" not in str(outcome)  # an empty key is quoted, never shown as nothing
+    else:
+        assert isinstance(outcome, torch.optim.Optimizer)
+
+
+# --------------------------------------------------------------------------------------- the CLI
+#: what a config file holds: values JSON can write (NaN and Infinity included, as Python's json writes them)
+json_leaves = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=True),
+                        st.text(max_size=5), st.sampled_from(["SGD", "AdamW", "LinearLR", "norm", "", " "]))
+json_values = st.recursive(
+    json_leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=6,
+)
+
+
+@st.composite
+def cli_configs(draw: st.DrawFn) -> dict[str, Any]:
+    """A whole config: an optimizer (alone or in an optim_wrapper) and maybe a schedule, parts of it noise."""
+    optimizer: dict[str, Any] = {"type": draw(st.sampled_from(["SGD", "AdamW", "Adagrad", "LBFGS", "Nope"])),
+                                 "lr": draw(st.one_of(st.sampled_from([0.1, 1e-3]), json_leaves))}
+    if draw(st.booleans()):
+        optimizer["weight_decay"] = draw(st.one_of(st.just(1e-4), json_leaves))
+    if draw(st.booleans()):
+        optimizer["paramwise_cfg"] = draw(st.one_of(
+            st.fixed_dictionaries({}, optional={"norm_decay_mult": st.one_of(st.just(0.0), json_leaves),
+                                                "custom_keys": st.dictionaries(st.sampled_from(["0", "head", "", " "]),
+                                                                               json_values, max_size=2),
+                                                "layer_decay": json_values, "width_scaling": json_values}),
+            json_values))
+    cfg: dict[str, Any] = {}
+    if draw(st.booleans()):
+        cfg["optim_wrapper"] = {"optimizer": optimizer, **draw(st.fixed_dictionaries({}, optional={
+            "clip_grad": st.one_of(st.just({"max_norm": 1.0}), json_values),
+            "accumulative_counts": st.one_of(st.just(2), json_leaves)}))}
+    else:
+        cfg["optimizer"] = optimizer
+    if draw(st.booleans()):
+        cfg["param_scheduler"] = draw(st.one_of(
+            st.lists(st.fixed_dictionaries({"type": st.sampled_from(["LinearLR", "CosineAnnealingLR", "MultiStepLR",
+                                                                     "WarmupStableDecayLR", "NoSuchLR"])},
+                                           optional={"begin": json_leaves, "end": json_leaves, "by_epoch": json_leaves,
+                                                     "start_factor": json_leaves, "milestones": json_values,
+                                                     "warmup_steps": json_leaves}), max_size=2),
+            json_values))
+    if draw(st.integers(0, 5)) == 0:
+        cfg[draw(st.text(max_size=4))] = draw(json_values)
+    return cfg
+
+
+FLAGS: dict[str, list[st.SearchStrategy[list[str]]]] = {
+    "show": [st.sampled_from([["--format", "json"], ["--format", "csv"], ["--format", "table"], ["--explain"],
+                              ["--group-by", "rule"], ["--group-by", "group"], ["--filter", "0."], ["--format", "x"]])],
+    "check": [st.sampled_from([["--allow-warnings"], ["--fail-on-frozen"]])],
+    "audit": [st.sampled_from([["--strict"], ["--format", "json"]])],
+    "schedule": [st.sampled_from([["--param", "lr"], ["--param", "momentum"], ["--param", "nope"]]),
+                 st.builds(lambda n: ["--epoch-length", n], st.sampled_from(["1", "5", "0", "-1", "x"]))],
+}
+OVERRIDES = st.lists(st.one_of(
+    st.sampled_from(["optimizer.lr=0.5", "optim_wrapper.optimizer.lr=0.5", "optimizer.lr", "=1", "optimizer..lr=1",
+                     "optimizer.paramwise_cfg.custom_keys.0.lr_mult=2", "param_scheduler.0.end=3", "a.b=[1,",
+                     "x={'y':1}"]),
+    st.builds(lambda k, v: f"{k}={v}", st.text(max_size=6), st.text(max_size=6))), max_size=2)
+
+
+@st.composite
+def cli_runs(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
+    """A command, the config it reads, and its arguments (with the config file's place as ``{config}``)."""
+    command = draw(st.sampled_from(["show", "check", "audit", "schedule", "list", "noise"]))
+    cfg = draw(cli_configs())
+    if command == "noise":
+        return command, cfg, draw(st.lists(st.one_of(st.text(max_size=6), st.sampled_from(
+            ["show", "--model", "tiny_mlp", "{config}", "--cfg-options", "-f", "--iters", "--traceback"])),
+            max_size=5))
+    if command == "list":
+        return command, cfg, ["list", draw(st.sampled_from(["optimizers", "schedulers", "constructors", "nope"]))]
+    args = [command, "{config}"]
+    if command == "schedule":
+        args += ["--iters", draw(st.sampled_from(["1", "10", "10", "0", "-5", "ten"]))]
+    args += ["--model", draw(st.sampled_from(["tiny_mlp", "tiny_mlp", "tiny_convnet", "no_such_model"]))]
+    for flag in FLAGS.get(command, []):
+        if draw(st.booleans()):
+            args += draw(flag)
+    overrides = draw(OVERRIDES)
+    if overrides:
+        args += ["--cfg-options", *overrides]
+    return command, cfg, args
+
+
+#: what the CLI fuzz found outside this part's files, left to their owners (each has an xfail test below)
+KNOWN_CLI_BUGS = ("unexpected ValueError: the schedule does not set",)
+
+
+def _cli_case(run: tuple[str, dict[str, Any], list[str]]) -> None:
+    _, cfg, args = run
+    snapshot = copy.deepcopy(cfg)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "config.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(cfg, f)
+        argv = [path if a == "{config}" else a for a in args]
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with no_hang(), warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                warnings.simplefilter("ignore")
+                code: Any = cli_main(argv)
+        except SystemExit as e:  # argparse: a usage error (2), or --help / --version (0)
+            assert e.code in (0, 2), f"SystemExit({e.code!r}) from {argv}"
+            return
+    assert code in (0, 1, 2), f"exit code {code!r} from {argv}"
+    text = err.getvalue()
+    if any(bug in text for bug in KNOWN_CLI_BUGS):
+        return  # found and reported (see test_known_cli_bug); the fuzz keeps looking for others
+    assert "unexpected" not in text, f"{argv}: {text}"  # a foreign exception, caught by main
+    assert code == 0 or err.getvalue().strip(), f"exit code {code} without a message from {argv}"
+    assert same(cfg, snapshot)
+
+
+@settings(max_examples=QUICK)
+@given(run=cli_runs())
+@example(run=("show", {"optimizer": {"type": "SGD", "lr": 0.1, "paramwise_cfg": {"": 1}}},
+              ["show", "{config}", "--model", "tiny_mlp"]))
+@example(run=("check", {"optimizer": {"type": "Adadelta", "lr": 0.1, "lr_decay": [0.1]}},
+              ["check", "{config}", "--model", "tiny_mlp"]))
+@example(run=("schedule", {"optimizer": {"type": "SGD", "lr": 0.1},
+                           "param_scheduler": [{"type": "LinearLR", "begin": 500, "end": 0}]},
+              ["schedule", "{config}", "--iters", "10"]))
+def test_cli_fuzz_quick(run: tuple[str, dict[str, Any], list[str]]) -> None:
+    _cli_case(run)
+
+
+@pytest.mark.slow
+@settings(max_examples=max(QUICK, 200))
+@given(run=cli_runs())
+def test_cli_fuzz(run: tuple[str, dict[str, Any], list[str]]) -> None:
+    _cli_case(run)
+
+
+@pytest.mark.xfail(strict=True, reason="found by the CLI fuzz: schedule/report.py raises a bare ValueError for a "
+                                       "schedule that does not set the parameter shown (outside this part's files)")
+def test_known_cli_bug() -> None:
+    run = ("schedule", {"optimizer": {"type": "SGD", "lr": 0.1}, "param_scheduler": []},
+           ["schedule", "{config}", "--iters", "1", "--model", "tiny_mlp"])
+    global KNOWN_CLI_BUGS
+    known, KNOWN_CLI_BUGS = KNOWN_CLI_BUGS, ()
+    try:
+        _cli_case(run)
+    finally:
+        KNOWN_CLI_BUGS = known

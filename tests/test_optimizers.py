@@ -21,7 +21,8 @@ def test_every_torch_optimizer_is_registered() -> None:
     assert {"SGD", "Adam", "AdamW"} <= expected
     for name in expected:
         assert OPTIMIZERS.get(name) is getattr(torch.optim, name)
-    assert "Optimizer" not in OPTIMIZERS
+    # the base class too, as mmengine and mmcv register it (their tests assert it); building it is an error
+    assert OPTIMIZERS.get("Optimizer") is torch.optim.Optimizer
 
 
 def test_unknown_optimizer_suggests() -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "StateLoadError",
     "ScheduleStateError",
     "MetricMissingError",
+    "format_path",
     "warn_user",
 ]
 
@@ -127,6 +128,29 @@ def wrap_target_error(exc: Exception, message: str, *, registry: str, type_name:
 PROBLEM_KINDS: dict[str, type[Exception]] = {"value": ValueError, "type": TypeError, "missing": KeyError}
 
 
+#: what separates a path's keys, and the path from its message, in ``Problem`` text
+PATH_SEPARATOR = " -> "
+_SEPARATOR_MARKS = ("->", ":")
+
+
+def _path_key(key: str) -> str:
+    """One key of a path as shown: as it is, or in repr quotes when shown bare it would be invisible or
+    misread (empty, leading or trailing whitespace, a separator of the path's text, a control character)."""
+    if not isinstance(key, str):
+        return repr(key)
+    if key and key == key.strip() and key.isprintable() and not any(mark in key for mark in _SEPARATOR_MARKS):
+        return key
+    return repr(key)
+
+
+def format_path(path: Sequence[str]) -> str:
+    """A config path as messages show it: ``optimizer -> paramwise_cfg -> ''``; the top level when empty.
+
+    The one place paths become text, so a key that is empty, padded or holds ``->`` is quoted everywhere.
+    """
+    return PATH_SEPARATOR.join(_path_key(key) for key in path) if path else "(top level)"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong in a config: where (a path of keys) and what, with the fix.
@@ -140,8 +164,7 @@ class Problem:
     kind: str = "value"
 
     def __str__(self) -> str:
-        where = " -> ".join(self.path) if self.path else "(top level)"
-        return f"{where}: {self.message}"
+        return f"{format_path(self.path)}: {self.message}"
 
 
 class ConfigError(ParamwiseError, ValueError):

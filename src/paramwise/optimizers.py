@@ -1,5 +1,7 @@
 """``OPTIMIZERS``: every ``torch.optim`` optimizer, found by scanning, plus installed third-party ones.
 
+The base class ``torch.optim.Optimizer`` is registered too, as in mmengine; building it is an error.
+
 torch's optimizers are registered at import by scanning ``torch.optim`` (no hand-kept list, so a
 new torch release brings its new optimizers). Third-party packages are scanned on the first lookup
 only when they are installed, under a prefix (``timm.Lamb``, ``bnb.AdamW8bit``) and, when the name
@@ -12,6 +14,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import types
+import typing
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -22,12 +26,16 @@ from paramwise.registry import Registry
 from paramwise.suggestions import format_suggestions
 
 __all__ = [
+    "ARGUMENT_CHOICES",
     "KNOWN_OPTIMIZER_PACKAGES",
     "OPTIMIZERS",
     "THIRD_PARTY_PACKAGES",
     "KnownOptimizerPackage",
+    "annotation_names",
+    "argument_choices",
     "optimizer_arguments",
     "optimizer_default",
+    "optimizer_parameter",
     "register_optimizers_from",
 ]
 
@@ -272,12 +280,60 @@ def optimizer_arguments(cls: Any) -> tuple[str | None, frozenset[str], bool]:
     return params[0].name, named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
+#: Arguments that take one of a few names (their default is None, so the default's type says nothing),
+#: by class and argument: torch checks some only at the first step (LBFGS's line search), far from the config.
+ARGUMENT_CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
+    (torch.optim.LBFGS, "line_search_fn"): ("strong_wolfe",),
+    **({(torch.optim.Muon, "adjust_lr_fn"): ("original", "match_rms_adamw")} if hasattr(torch.optim, "Muon") else {}),
+}
+
+
+def argument_choices(cls: Any, key: str) -> tuple[str, ...] | None:
+    """The names argument ``key`` of ``cls`` (or of a class it derives from) takes, when they are known."""
+    for klass in getattr(cls, "__mro__", ()):
+        found = ARGUMENT_CHOICES.get((klass, key))
+        if found is not None:
+            return found
+    return None
+
+
+def optimizer_parameter(cls: Any, key: str) -> inspect.Parameter | None:
+    """The parameter ``key`` of ``cls``'s signature, or None (no such name, or no readable signature)."""
+    try:
+        return inspect.signature(cls).parameters.get(key)
+    except (TypeError, ValueError):
+        return None
+
+
+_ANNOTATION_PARTS = ("Optional[", "Union[")
+
+
+def annotation_names(annotation: Any) -> frozenset[str]:
+    """The plain type names an annotation allows: ``'bool | None'`` and ``Optional[bool]`` -> ``{'bool', 'None'}``.
+
+    Written as a type or as a string (``from __future__ import annotations``); empty when there is none.
+    """
+    if annotation is inspect.Parameter.empty:
+        return frozenset()
+    if isinstance(annotation, str):
+        text = annotation
+        for part in _ANNOTATION_PARTS:
+            text = text.replace(part, "")
+        text = text.replace("]", "").replace(",", "|")
+        names = {name.strip().rpartition(".")[2] for name in text.split("|")} | (
+            {"None"} if "Optional[" in annotation else set())
+        return frozenset("None" if name == "NoneType" else name for name in names if name)
+    if annotation is None or annotation is type(None):
+        return frozenset({"None"})
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return frozenset().union(*(annotation_names(arg) for arg in typing.get_args(annotation)))
+    name = getattr(annotation, "__name__", None)
+    return frozenset({name}) if isinstance(name, str) else frozenset()
+
+
 def optimizer_default(cls: Any, key: str, missing: Any = None) -> Any:
     """Return the default of ``cls``'s argument ``key``, or ``missing`` when it has none."""
-    try:
-        param = inspect.signature(cls).parameters.get(key)
-    except (TypeError, ValueError):
-        return missing
+    param = optimizer_parameter(cls, key)
     if param is None or param.default is inspect.Parameter.empty:
         return missing
     # torch's old sentinel for a required lr
@@ -285,3 +341,6 @@ def optimizer_default(cls: Any, key: str, missing: Any = None) -> Any:
 
 
 register_optimizers_from(OPTIMIZERS, torch.optim)
+# mmengine and mmcv register the base class too (their tests assert it): a lookup finds it, a build is a
+# ConfigError at 'type' (paramwise.plan.spec), since the base class has no update rule
+OPTIMIZERS.register_module(name="Optimizer", module=torch.optim.Optimizer)

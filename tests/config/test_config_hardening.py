@@ -543,7 +543,8 @@ def check_outcome(action: Callable[[], Any], *names: str) -> str:
     except ParamwiseError as exc:
         assert isinstance(exc, BUILTIN_BASES), f"{type(exc).__mro__} is no built-in: {exc}"
         message = str(exc)
-        assert any(name in message for name in names), f"{message!r} names none of {names!r}"
+        # a key in a problem's path may be shown in repr quotes (errors.format_path: empty, padded, control characters)
+        assert any(name in message or repr(name) in message for name in names), f"{message!r} names none of {names!r}"
         return type(exc).__name__
     return "ok"
 

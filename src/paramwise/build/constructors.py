@@ -8,8 +8,10 @@ plan -> groups -> ``torch.optim`` optimizer. Users register their own constructo
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import inspect
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -17,7 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from paramwise.errors import ConfigError, Problem, SharedParameterError, warn_user
+from paramwise.errors import BuildTargetError, ConfigError, NotRegisteredError, Problem, SharedParameterError, warn_user
 from paramwise.layers import is_dcn_module as is_dcn
 from paramwise.optimizers import OPTIMIZERS
 from paramwise.plan.groups import torch_param_groups
@@ -26,7 +28,7 @@ from paramwise.plan.rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, 
 from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
 from paramwise.state.by_name import enable_state_by_name
-from paramwise.suggestions import did_you_mean, plural, safe_repr, short_list
+from paramwise.suggestions import did_you_mean, plural, safe_repr, safe_str, short_list
 from paramwise.walk import model_sites
 
 __all__ = [
@@ -227,7 +229,10 @@ class DefaultOptimizerConstructor:
         check_optimizer_constraints(self.spec, plan.entries)
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
-        optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        try:
+            optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
+        except BuildTargetError as e:
+            raise _refused(self.spec, e) from e.__cause__
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise ConfigError([Problem(("optimizer", "type"), (
                 f"{self.spec.type_name} returned {type(optimizer).__name__}, not a torch.optim.Optimizer; name an "
@@ -322,6 +327,20 @@ def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
     return root.get_submodule(module_name)._parameters[leaf] if module_name else root._parameters[leaf]  # type: ignore[return-value]
 
 
+def _refused(spec: OptimizerSpec, error: BuildTargetError) -> Exception:
+    """The optimizer's own TypeError or ValueError about its arguments as a ConfigError at the optimizer
+    (at the argument, when the message names exactly one that the config sets); anything else as it was."""
+    cause = error.__cause__
+    if not isinstance(cause, (TypeError, ValueError)):
+        return error
+    text = safe_str(cause, 4000)
+    named = [key for key in spec.kwargs if isinstance(key, str) and re.search(rf"\b{re.escape(key)}\b", text)]
+    path = ("optimizer", named[0]) if len(named) == 1 else ("optimizer",)
+    return ConfigError([Problem(path, (
+        f"{spec.type_name} refused its arguments: {type(cause).__name__}: {text}"),
+        kind="type" if isinstance(cause, TypeError) else "value")], title="invalid optimizer arguments")
+
+
 def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:
     """Check what an optimizer requires of its parameters before torch does, naming the parameters."""
     muon = getattr(torch.optim, "Muon", None)
@@ -362,25 +381,73 @@ def _split(cfg: Mapping[str, Any]) -> tuple[Any, dict[str, Any], Any]:
 
 def _takes_wrapper_cfg(constructor: Any) -> bool:
     """Whether a constructor has mmengine's signature, ``(optim_wrapper_cfg, paramwise_cfg)``."""
-    cls = OPTIMIZER_BUILDERS.get(constructor) if isinstance(constructor, str) else constructor
+    cls = _constructor_target(constructor)
     try:
         return "optim_wrapper_cfg" in inspect.signature(cls).parameters
     except (TypeError, ValueError):
         return False
 
 
+_CONSTRUCTOR_PATH = ("optimizer", "constructor")
+_CONSTRUCTOR_FIX = ("a constructor is a class called with (optimizer_cfg, paramwise_cfg) whose instance, called "
+                    "with the model, returns the optimizer: name a registered one (e.g. "
+                    "'DefaultOptimizerConstructor') or derive one from DefaultOptimizerConstructor")
+
+
+def _constructor_error(message: str, kind: str = "value") -> ConfigError:
+    return ConfigError([Problem(_CONSTRUCTOR_PATH, message, kind=kind)], title="invalid optimizer constructor")
+
+
+def _constructor_target(constructor: Any) -> Any:
+    """The class (or factory) ``constructor`` names or is; an unknown name is a ConfigError at ``constructor``."""
+    if not isinstance(constructor, str):
+        return constructor
+    try:
+        return OPTIMIZER_BUILDERS.get(constructor)
+    except NotRegisteredError as e:
+        raise _constructor_error(str(e), kind="missing") from None
+
+
+def _not_a_constructor(target: Any, first: str) -> str | None:
+    """Why ``target`` cannot be a constructor, or None.
+
+    A class (also inside ``functools.partial``) must make callable instances; every callable must take
+    ``first`` (``optimizer_cfg`` or mmengine's ``optim_wrapper_cfg``) and ``paramwise_cfg`` as keywords.
+    Other callables (factories) are taken on trust for what they return, which is checked once built.
+    """
+    cls = target.func if isinstance(target, functools.partial) else target
+    if isinstance(cls, type) and not any("__call__" in vars(k) for k in cls.__mro__ if k is not object):
+        return f"is {safe_repr(cls)}, whose instances cannot be called with a model, so it is not a constructor"
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return None  # no readable signature (a builtin): the instance check above is all there is
+    try:
+        signature.bind(**{first: {}, "paramwise_cfg": None})
+    except TypeError as e:
+        return f"is {safe_repr(target)}, which cannot be called with ({first}, paramwise_cfg): {safe_str(e)}"
+    return None
+
+
 def optimizer_constructor(cfg: Mapping[str, Any]) -> Any:
     """The constructor ``cfg`` selects, built and validated: ``.plan(model)`` then ``.build(plan)``.
 
     For callers that want both the plan and the optimizer without checking the config twice.
-    Constructors with mmengine's signature get ``optim_wrapper_cfg=dict(optimizer=...)``.
+    Constructors with mmengine's signature get ``optim_wrapper_cfg=dict(optimizer=...)``. A
+    ``constructor`` that is not one (``constructor=dict``) is a ``ConfigError`` at ``constructor``.
     """
     constructor, optimizer_cfg, paramwise_cfg = _split(cfg)
-    if _takes_wrapper_cfg(constructor):
-        args: dict[str, Any] = {"optim_wrapper_cfg": {"optimizer": optimizer_cfg}}
-    else:
-        args = {"optimizer_cfg": optimizer_cfg}
-    return build_from_cfg({"type": constructor, **args, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS)
+    target = _constructor_target(constructor)
+    first = "optim_wrapper_cfg" if _takes_wrapper_cfg(target) else "optimizer_cfg"
+    why = _not_a_constructor(target, first)
+    if why is not None:
+        raise _constructor_error(f"{why}; {_CONSTRUCTOR_FIX}", kind="type")
+    args = {first: {"optimizer": optimizer_cfg} if first == "optim_wrapper_cfg" else optimizer_cfg}
+    built = build_from_cfg({"type": target, **args, "paramwise_cfg": paramwise_cfg}, OPTIMIZER_BUILDERS)
+    if not callable(built):
+        raise _constructor_error(f"{safe_repr(constructor)} built {safe_repr(built, 80)}, which cannot be called "
+                                 f"with a model; {_CONSTRUCTOR_FIX}", kind="type")
+    return built
 
 
 @contextlib.contextmanager
@@ -408,7 +475,12 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     ``constructor`` (default ``DefaultOptimizerConstructor``) and ``paramwise_cfg`` are taken
     out of a copy of ``cfg``; the rest is the optimizer's config.
     """
-    return optimizer_constructor(cfg)(model)
+    constructor = optimizer_constructor(cfg)
+    optimizer = constructor(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):  # a custom __call__ that returns something else
+        raise _constructor_error(f"{type(constructor).__name__} returned a {type(optimizer).__name__} for the "
+                                 f"model, not a torch.optim.Optimizer; {_CONSTRUCTOR_FIX}", kind="type")
+    return optimizer
 
 
 def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:

@@ -16,7 +16,14 @@ import torch
 from paramwise import checks
 from paramwise.checks import Path
 from paramwise.errors import ConfigError, ParamwiseError, Problem, UsageTypeError
-from paramwise.optimizers import OPTIMIZERS, optimizer_arguments, optimizer_default
+from paramwise.optimizers import (
+    OPTIMIZERS,
+    annotation_names,
+    argument_choices,
+    optimizer_arguments,
+    optimizer_default,
+    optimizer_parameter,
+)
 from paramwise.registry import Registry, copy_config
 from paramwise.suggestions import did_you_mean, format_value, safe_repr
 
@@ -170,30 +177,95 @@ def _betas_problems(value: Any, path: Path) -> list[Problem]:
                                                                      high_open=True)]
 
 
-def _argument_problems(key: Any, value: Any, default: Any, path: Path) -> list[Problem]:
-    """Why ``value`` does not fit the common optimizer argument ``key`` (see ARGUMENT_CHECKS), at ``path``.
+def _argument_problems(cls: Any, key: Any, value: Any, path: Path) -> list[Problem]:
+    """Why ``value`` does not fit ``cls``'s argument ``key``, at ``path``.
 
-    ``default`` is the optimizer's own default for it (``_MISSING``: none known); a check applies only
-    where that default has the expected shape, and None is valid where the default is None.
+    The common arguments have their own checks with bounds (ARGUMENT_CHECKS); every other argument is
+    checked against the type of its default in ``cls``'s signature (see ``_default_shape_problems``).
     """
-    check = ARGUMENT_CHECKS.get(key) if isinstance(key, str) else None
-    if check is None:
+    if not isinstance(key, str):
         return []
+    default = optimizer_default(cls, key, _MISSING)
+    check = ARGUMENT_CHECKS.get(key)
+    if check is None or not _common_check_applies(check, default):
+        return _default_shape_problems(cls, key, value, default, path)
     if value is None:
         if default is None:
             return []
         use = "" if default is _MISSING else f", or remove the key to use the default {format_value(default)}"
         return [Problem(path, f"is empty (None); write a value{use}")]
-    known = default not in (_MISSING, None)
     if check == "number":
-        if known and not (isinstance(_number(default), (int, float)) and not isinstance(default, bool)):
-            return []  # another meaning under this name (Adafactor's eps pair): the optimizer checks it
         return _number_problems(value, path)
     if check == "bool":
-        return [] if known and not isinstance(default, bool) else checks.boolean(value, path)
-    if known and not (isinstance(default, (tuple, list)) and len(default) == 2):
-        return []
+        return checks.boolean(value, path)
     return _betas_problems(value, path)
+
+
+def _common_check_applies(check: str, default: Any) -> bool:
+    """Whether a common argument's check fits this optimizer: its default, where known, has that shape
+    (Adafactor's ``eps`` is a pair, not a number)."""
+    if default in (_MISSING, None):
+        return True
+    if check == "number":
+        return _is_number(default)
+    if check == "bool":
+        return isinstance(default, bool)
+    return isinstance(default, (tuple, list)) and len(default) == 2
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(_number(value), (int, float)) and not isinstance(value, bool)
+
+
+def _default_shape_problems(cls: Any, key: str, value: Any, default: Any, path: Path) -> list[Problem]:
+    """Why ``value`` does not have the shape of ``cls``'s default for ``key``, at ``path``.
+
+    A bool default takes a bool; a number a finite real (a whole number where the annotation says
+    ``int``); a tuple of numbers a list or tuple as long, each item a finite real (None where the
+    default's item is None); a string a string (one of the known names, if any). A default of None or
+    none at all says nothing: known names and ``bool | None`` / ``int | None`` annotations are checked,
+    the rest is left to the optimizer (whose TypeError or ValueError becomes a ConfigError when built).
+    """
+    choices = argument_choices(cls, key)
+    param = optimizer_parameter(cls, key)
+    allowed = annotation_names(param.annotation) if param is not None else frozenset()
+    if default in (_MISSING, None):
+        optional = default is None
+        if choices is not None:
+            return checks.one_of(value, path, choices, optional=optional)
+        if allowed - {"None"} == {"bool"}:
+            return checks.boolean(value, path, optional=optional)
+        if allowed - {"None"} == {"int"}:
+            return checks.integer(value, path, optional=optional)
+        return []
+    if value is None:
+        return [Problem(path, f"is empty (None); write a value, or remove the key to use the default "
+                              f"{format_value(default)}")]
+    if isinstance(default, bool):
+        return checks.boolean(value, path)
+    if _is_number(default):
+        if allowed == {"int"} and isinstance(default, int):
+            return checks.integer(value, path)
+        return checks.real(_number(value), path)
+    if isinstance(default, str):
+        if choices is not None:
+            return checks.one_of(value, path, choices)
+        return [] if isinstance(value, str) else [
+            Problem(path, f"must be a string, such as the default {default!r}, got {safe_repr(value)}", kind="type")]
+    if isinstance(default, (tuple, list)) and default and all(d is None or _is_number(d) for d in default):
+        return _tuple_problems(value, default, path)
+    return []
+
+
+def _tuple_problems(value: Any, default: tuple[Any, ...] | list[Any], path: Path) -> list[Problem]:
+    """Why ``value`` is not a tuple of numbers shaped like ``default`` (None allowed where it holds None)."""
+    if not isinstance(value, (tuple, list)) or len(value) != len(default):
+        what = "numbers" if all(d is not None for d in default) else "numbers or None"
+        return [Problem(path, f"must be a tuple of {len(default)} {what}, such as the default "
+                              f"{format_value(default)}, got {safe_repr(value)}",
+                        kind="value" if isinstance(value, (tuple, list)) else "type")]
+    return [p for i, (item, d) in enumerate(zip(value, default))
+            for p in checks.real(_number(item), (*path, f"[{i}]"), optional=d is None)]
 
 
 def _not_an_optimizer(cls: Any) -> str | None:
@@ -206,6 +278,9 @@ def _not_an_optimizer(cls: Any) -> str | None:
     target = cls.func if isinstance(cls, functools.partial) else cls
     if not isinstance(target, type):
         return None if callable(target) else "must be an optimizer name or class"
+    if target is torch.optim.Optimizer:  # registered for mmengine's lookups, as mmengine does
+        return ("is torch.optim.Optimizer, the base class of every optimizer: it has no update rule (its step "
+                "raises NotImplementedError); name a concrete optimizer, e.g. type='AdamW'")
     try:
         ok = issubclass(target, torch.optim.Optimizer)
     except TypeError:
@@ -292,7 +367,7 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
     for key, value in cfg.items():
         if (key == "lr" and value is None) or (accepted is not None and key not in accepted):
             continue  # reported above
-        problems += _argument_problems(key, value, optimizer_default(cls, key, _MISSING), (*_ROOT, key))
+        problems += _argument_problems(cls, key, value, (*_ROOT, key))
     _check_nesterov(cls, cfg, problems)
     return OptimizerSpec(
         cls=cls,
@@ -389,8 +464,7 @@ def resolve_custom_keys(
             if spec is None or option in flags:
                 continue
             if option in spec.named or spec.accepted is None:
-                problems += _argument_problems(option, value, optimizer_default(spec.cls, option, _MISSING),
-                                               (*where, option))
+                problems += _argument_problems(spec.cls, option, value, (*where, option))
             if option in spec.named:
                 continue
             near = did_you_mean(option, [*spec.named, *flags, "lr_mult", "decay_mult"])
