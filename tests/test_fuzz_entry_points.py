@@ -578,11 +578,8 @@ def cli_runs(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
     return command, cfg, args
 
 
-#: what the CLI fuzz found outside this part's files, left to their owners (each has an xfail test below)
-KNOWN_CLI_BUGS = ("unexpected ValueError: the schedule does not set",)
-
-
-def _cli_case(run: tuple[str, dict[str, Any], list[str]]) -> None:
+def _cli_case(run: tuple[str, dict[str, Any], list[str]]) -> tuple[Any, str]:
+    """Run the CLI in-process: exit 0/1/2, a message with every failure, no foreign exception; (code, stdout)."""
     _, cfg, args = run
     snapshot = copy.deepcopy(cfg)
     with tempfile.TemporaryDirectory() as folder:
@@ -597,14 +594,13 @@ def _cli_case(run: tuple[str, dict[str, Any], list[str]]) -> None:
                 code: Any = cli_main(argv)
         except SystemExit as e:  # argparse: a usage error (2), or --help / --version (0)
             assert e.code in (0, 2), f"SystemExit({e.code!r}) from {argv}"
-            return
+            return e.code, out.getvalue()
     assert code in (0, 1, 2), f"exit code {code!r} from {argv}"
     text = err.getvalue()
-    if any(bug in text for bug in KNOWN_CLI_BUGS):
-        return  # found and reported (see test_known_cli_bug); the fuzz keeps looking for others
     assert "unexpected" not in text, f"{argv}: {text}"  # a foreign exception, caught by main
     assert code == 0 or err.getvalue().strip(), f"exit code {code} without a message from {argv}"
     assert same(cfg, snapshot)
+    return code, out.getvalue()
 
 
 @settings(max_examples=QUICK)
@@ -627,14 +623,11 @@ def test_cli_fuzz(run: tuple[str, dict[str, Any], list[str]]) -> None:
     _cli_case(run)
 
 
-@pytest.mark.xfail(strict=True, reason="found by the CLI fuzz: schedule/report.py raises a bare ValueError for a "
-                                       "schedule that does not set the parameter shown (outside this part's files)")
-def test_known_cli_bug() -> None:
-    run = ("schedule", {"optimizer": {"type": "SGD", "lr": 0.1}, "param_scheduler": []},
-           ["schedule", "{config}", "--iters", "1", "--model", "tiny_mlp"])
-    global KNOWN_CLI_BUGS
-    known, KNOWN_CLI_BUGS = KNOWN_CLI_BUGS, ()
-    try:
-        _cli_case(run)
-    finally:
-        KNOWN_CLI_BUGS = known
+def test_a_schedule_that_sets_nothing_shows_the_held_values() -> None:
+    """Found by the CLI fuzz: an empty param_scheduler ended in a bare ValueError from the report."""
+    cfg = {"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9}, "param_scheduler": []}
+    args = ["schedule", "{config}", "--iters", "3", "--model", "tiny_mlp", "--format", "json"]
+    for param, held in (("lr", 0.1), ("momentum", 0.9)):
+        code, out = _cli_case(("schedule", cfg, [*args, "--param", param]))
+        assert code == 0 and [m["values"] for m in json.loads(out)["milestones"]] == [[held], [held]]
+    assert _cli_case(("schedule", cfg, [*args, "--param", "nesterov"]))[0] == 2  # not a number: --param is wrong

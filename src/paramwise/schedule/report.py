@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paramwise.errors import ConfigDependencyError
+from paramwise.errors import ConfigDependencyError, UsageError
 
 __all__ = ["ScheduleCurves", "plot_schedule", "schedule_curves"]
 
@@ -52,10 +52,14 @@ def schedule_curves(schedule: Any, iters: int, param: str = "lr") -> ScheduleCur
     steps = list(range(0, iters, stride))
     if steps[-1] != iters - 1:
         steps.append(iters - 1)
-    per_step = [schedule.values_at(s).get(param) for s in steps]
-    if per_step[0] is None:
-        raise ValueError(f"the schedule does not set {param!r}")
     groups = schedule.optimizer.param_groups
+    per_step = [schedule.values_at(s).get(param) for s in steps]
+    if per_step[0] is None:  # no entry schedules it (an empty param_scheduler): the groups keep their values
+        held = [group.get(param) for group in groups]
+        if not held or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in held):
+            raise UsageError(f"the schedule does not set {param!r} and the optimizer's groups have no number "
+                             f"{param!r} to show: pick a value the schedule sets or the optimizer has (--param)")
+        per_step = [[float(v) for v in held]] * len(steps)
     curves: dict[tuple[float, ...], list[str]] = {}
     for g, group in enumerate(groups):
         curve = tuple(float(values[g]) for values in per_step)
