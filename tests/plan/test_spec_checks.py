@@ -133,3 +133,9 @@ def test_an_empty_paramwise_cfg_key_is_shown_quoted() -> None:
     assert "optimizer -> paramwise_cfg -> '': is not a paramwise_cfg option" in text
     assert "optimizer -> paramwise_cfg -> ' norm_decay_mult': is not a paramwise_cfg option" in text
     assert "-> :" not in text
+
+
+def test_the_wrapper_names_a_constructor_that_returns_no_optimizer() -> None:
+    """Was a UsageTypeError from OptimWrapper ("wraps a torch optimizer, got list") with no config path."""
+    with pytest.raises(ConfigError, match=r"optim_wrapper -> constructor: ReturnsAList returned a list"):
+        paramwise.build_optim_wrapper(_model(), dict(optimizer=SGD, constructor=ReturnsAList))

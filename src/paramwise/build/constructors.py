@@ -38,6 +38,7 @@ __all__ = [
     "DefaultOptimizerConstructor",
     "build_optimizer",
     "check_optimizer_constraints",
+    "construct",
     "optimizer_constructor",
     "plan_params",
 ]
@@ -475,9 +476,14 @@ def build_optimizer(model: nn.Module, cfg: Mapping[str, Any]) -> torch.optim.Opt
     ``constructor`` (default ``DefaultOptimizerConstructor``) and ``paramwise_cfg`` are taken
     out of a copy of ``cfg``; the rest is the optimizer's config.
     """
-    constructor = optimizer_constructor(cfg)
+    return construct(optimizer_constructor(cfg), model)
+
+
+def construct(constructor: Any, model: nn.Module) -> torch.optim.Optimizer:
+    """``constructor(model)``, which must be a torch optimizer: a custom ``__call__`` returning anything
+    else is a ConfigError at ``constructor``, never a failure later in whatever receives it."""
     optimizer = constructor(model)
-    if not isinstance(optimizer, torch.optim.Optimizer):  # a custom __call__ that returns something else
+    if not isinstance(optimizer, torch.optim.Optimizer):
         raise _constructor_error(f"{type(constructor).__name__} returned a {type(optimizer).__name__} for the "
                                  f"model, not a torch.optim.Optimizer; {_CONSTRUCTOR_FIX}", kind="type")
     return optimizer

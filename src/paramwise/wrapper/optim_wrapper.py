@@ -735,7 +735,7 @@ def _build_one(model: nn.Module, cfg: Any, path: tuple[str, ...]) -> OptimWrappe
     problems = check_wrapper_config(found.wrapper, path)
     if problems:
         raise ConfigError(problems, title="invalid optim_wrapper")
-    from paramwise.build.constructors import optimizer_constructor
+    from paramwise.build.constructors import construct, optimizer_constructor
 
     try:
         constructor = optimizer_constructor(found.optimizer)
@@ -743,7 +743,7 @@ def _build_one(model: nn.Module, cfg: Any, path: tuple[str, ...]) -> OptimWrappe
             warnings.simplefilter("ignore", ParamwiseWarning)
             plan = constructor.plan(model) if hasattr(constructor, "plan") else None
         if plan is None:
-            optimizer = constructor(model)
+            optimizer = construct(constructor, model)
         else:
             for problem in (*plan.notes, *plan.warnings):
                 located = _moved(Problem(found.locate(problem.path), problem.message, problem.kind), path)
