@@ -19,6 +19,7 @@ from paramwise.cli.common import (
     add_command,
     add_config_args,
     add_format_arg,
+    audit_findings,
     plan_args,
     print_json,
     print_rich,
@@ -72,13 +73,8 @@ def print_audit(console: Any, findings: Sequence[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the findings; with --strict, exit 1 when any is a warning."""
-    from paramwise.plan.audit import audit_plan
-
     planned = plan_args(args, build=False)
-    paramwise_cfg = planned.loaded.optimizer.get("paramwise_cfg") or {}
-    norm_types = paramwise_cfg.get("norm_types") or ()
-    norm_types = [norm_types] if isinstance(norm_types, (str, type)) else norm_types
-    findings = audit_plan(planned.plan, planned.model, norm_types=norm_types, paramwise_cfg=paramwise_cfg)
+    findings = audit_findings(planned.plan, planned.model, planned.loaded.optimizer)
     if args.format == "json":
         from paramwise.render import json_safe
 

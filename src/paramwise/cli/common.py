@@ -256,6 +256,16 @@ def plan_args(args: argparse.Namespace, *, build: bool) -> Planned:
 # ----------------------------------------------------------------------------- printing
 
 
+def audit_findings(plan: Any, model: Any, optimizer_cfg: Any) -> list[Any]:
+    """The audit of ``plan`` with the config's own norm types and dialect (its ``paramwise_cfg``)."""
+    from paramwise.plan.audit import audit_plan
+
+    paramwise_cfg = optimizer_cfg.get("paramwise_cfg") or {}
+    norm_types = paramwise_cfg.get("norm_types") or ()
+    norm_types = [norm_types] if isinstance(norm_types, (str, type)) else norm_types
+    return audit_plan(plan, model, norm_types=norm_types, paramwise_cfg=paramwise_cfg)
+
+
 def print_json(data: Any) -> None:
     """``data`` as indented JSON on stdout."""
     print(json.dumps(data, indent=2))

@@ -18,6 +18,7 @@ from paramwise.cli.common import (
     EXIT_OK,
     add_command,
     add_config_args,
+    audit_findings,
     load_config,
     load_model,
     optimizer_of,
@@ -82,7 +83,6 @@ def run(args: argparse.Namespace) -> int:
 
     from paramwise import render
     from paramwise.demo import run as demo
-    from paramwise.plan.audit import audit_plan
     from paramwise.schedule.report import schedule_curves
 
     config = args.config or str(demo.DEFAULT_CONFIG)
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     shape = _input_shape(args.input_shape, model)
     classes = demo.num_classes_of(model, shape)
     plan, optimizer = plan_and_build(model, loaded, build=True)
-    findings = audit_plan(plan, model)
+    findings = audit_findings(plan, model, loaded.optimizer)
     schedule = schedule_of(whole, optimizer, args.steps, args.epoch_length)
     from paramwise.wrapper.optim_wrapper import wrap_optimizer
 

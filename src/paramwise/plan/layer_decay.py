@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from paramwise import checks
-from paramwise.errors import ConfigError, ParamwiseWarning, Problem
+from paramwise.errors import ConfigError, ParamwiseWarning, Problem, format_path
 from paramwise.plan.rules import Factor
 from paramwise.plan.spec import PARAM_RULE_OPTIONS, OptimizerSpec
 from paramwise.suggestions import did_you_mean, plural, safe_repr, safe_str, short_list
@@ -358,7 +358,7 @@ class LayerDecayRule:
                                              f"{short_list(lost)}. Add a rule for them (a last rule r'.' takes "
                                              "the rest), or set unplaced='last' to give them the full lr")
         if lost:
-            warnings.warn(f"{' -> '.join(self.path)}: {plural(len(lost), 'parameter')} that no layer rule places "
+            warnings.warn(f"{format_path(self.path)}: {plural(len(lost), 'parameter')} that no layer rule places "
                           f"{'goes' if len(lost) == 1 else 'go'} to the last layer (unplaced='last'): "
                           f"{short_list(lost)}", ParamwiseWarning, stacklevel=2)
         # like the names a timm matcher misses (heads): one layer of their own, above every placed one
