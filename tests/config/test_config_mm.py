@@ -319,7 +319,8 @@ from mmengine.runner.loops import EpochBasedTrainLoop
 from torch.optim.adamw import AdamW
 
 lr = 1e-4
-optim_wrapper = dict(type=OptimWrapper, optimizer=dict(type=AdamW, lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=35))
+optim_wrapper = dict(
+    type=OptimWrapper, optimizer=dict(type=AdamW, lr=lr, weight_decay=0.01), clip_grad=dict(max_norm=35))
 param_scheduler = [
     dict(type=LinearLR, start_factor=0.1, by_epoch=False, begin=0, end=500),
     dict(type=CosineAnnealingLR, T_max=20, eta_min=lr * 1e-4, begin=0, end=20, by_epoch=True),
@@ -394,7 +395,8 @@ def test_other_names_from_mmengine_stay_lazy(tmp_path: Path, monkeypatch: pytest
         "from mmengine import read_base, DefaultScope\nwith read_base():\n    from .base import *\n"
         "scope = dict(type=DefaultScope, lr=lr)\n",
     )
-    assert Config.fromfile(path).to_dict() == {"lr": 0.1, "scope": {"type": LazyObject("mmengine", "DefaultScope"), "lr": 0.1}}
+    scope = {"type": LazyObject("mmengine", "DefaultScope"), "lr": 0.1}
+    assert Config.fromfile(path).to_dict() == {"lr": 0.1, "scope": scope}
 
 
 #: OpenMMLab's own new-style configs, where they are checked out (the list names 66 files of three repositories)

@@ -204,7 +204,8 @@ MERGE_DICTS = st.dictionaries(KEYS, MERGE_VALUES, max_size=5)
 def ordered(value: Any, *, drop_delete: bool = False) -> Any:
     """A dict as its (key, value) items in order, all the way down, so comparing also compares key order."""
     if isinstance(value, dict):
-        return [(k, ordered(v, drop_delete=drop_delete)) for k, v in dict.items(value) if not drop_delete or k != DELETE]
+        items = [(k, v) for k, v in dict.items(value) if not drop_delete or k != DELETE]
+        return [(k, ordered(v, drop_delete=drop_delete)) for k, v in items]
     if isinstance(value, (list, tuple)):
         return type(value)(ordered(v, drop_delete=drop_delete) for v in value)
     return value
