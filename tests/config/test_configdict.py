@@ -180,3 +180,95 @@ def test_python_config_code_gets_the_same_configdict(tmp_path: Path) -> None:
         "extra": {"c": 1},
     }
     assert cfg.to_dict() == {**plain(mm_config.Config.fromfile(tmp_path / "child.py").to_dict()), "kind": "ConfigDict"}
+
+
+# --------------------------------------------------------------------------- merge (new-style configs)
+
+
+def with_delete_keys(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Dicts of ``inner`` that may hold ``_delete_`` (true or false, first or last), as a merge's argument."""
+    plain_dicts = st.dictionaries(KEYS, inner, max_size=4)
+    flag = st.one_of(st.none(), st.booleans(), st.booleans().map(int))
+    return st.tuples(plain_dicts, flag, st.booleans()).map(
+        lambda t: t[0] if t[1] is None else ({DELETE: t[1], **t[0]} if t[2] else {**t[0], DELETE: t[1]})
+    )
+
+
+DELETE = "_delete_"
+MERGE_VALUES = st.recursive(
+    SCALARS, lambda inner: st.one_of(with_delete_keys(inner), st.lists(inner, max_size=2)), max_leaves=12
+)
+MERGE_DICTS = st.dictionaries(KEYS, MERGE_VALUES, max_size=5)
+
+
+def ordered(value: Any, *, drop_delete: bool = False) -> Any:
+    """A dict as its (key, value) items in order, all the way down, so comparing also compares key order."""
+    if isinstance(value, dict):
+        items = [(k, v) for k, v in dict.items(value) if not drop_delete or k != DELETE]
+        return [(k, ordered(v, drop_delete=drop_delete)) for k, v in items]
+    if isinstance(value, (list, tuple)):
+        return type(value)(ordered(v, drop_delete=drop_delete) for v in value)
+    return value
+
+
+def stores_delete(value: Any) -> bool:
+    if isinstance(value, dict):
+        return DELETE in value or any(stores_delete(v) for v in dict.values(value))
+    if isinstance(value, (list, tuple)):
+        return any(stores_delete(v) for v in value)
+    return False
+
+
+@given(start=DICTS, merges=st.lists(MERGE_DICTS, min_size=1, max_size=3))
+def test_merge_matches_mmengine(start: dict[str, Any], merges: list[dict[str, Any]]) -> None:
+    """mmengine's ConfigDict.merge is the reference, key order included; only its stored ``_delete_`` differs."""
+    ours, theirs = ConfigDict(start), MMConfigDict(start)
+    for other in merges:
+        other_before = copy.deepcopy(other)
+        ours.merge(other)
+        theirs.merge(other)
+        assert ordered(ours) == ordered(theirs, drop_delete=True)
+        assert other == other_before  # the argument is read, never changed
+        assert dicts_are(ConfigDict, ours)
+        assert not stores_delete(ours)
+
+
+def test_merge_in_place_with_delete() -> None:
+    """centerpoint's ``train_dataloader.merge(dict(_delete_=True, ...))``: the dict is replaced, in place."""
+    loader = ConfigDict(batch_size=2, dataset=dict(type="A", pipeline=[1]), sampler=dict(shuffle=True))
+    dataset = loader.dataset  # a view into the config
+    loader.merge(dict(dataset=dict(pipeline=[2], ann=dict(x=1))))
+    assert loader.to_dict() == {
+        "batch_size": 2,
+        "dataset": {"type": "A", "pipeline": [2], "ann": {"x": 1}},
+        "sampler": {"shuffle": True},
+    }
+    assert loader.dataset is dataset and dataset.ann.x == 1  # merged into: views see the change
+    loader.merge(dict(_delete_=True, batch_size=4, sampler=dict(_delete_=True, seed=0)))
+    assert loader.to_dict() == {"batch_size": 4, "sampler": {"seed": 0}}
+    loader.merge(dict(sampler=dict(shuffle=dict(_delete_=True, x=1))))  # a dict where a bool was
+    assert loader.to_dict() == {"batch_size": 4, "sampler": {"seed": 0, "shuffle": {"x": 1}}}
+
+
+def test_merge_copies_what_it_is_given() -> None:
+    given = ConfigDict(a=dict(b=[1]))
+    cfg = ConfigDict()
+    cfg.merge(given)
+    given.a.b.append(2)
+    given.a.c = 3
+    assert cfg.to_dict() == {"a": {"b": [1]}}
+    assert cfg.a is not given.a
+
+
+def test_merge_refuses_bad_arguments_and_changes_nothing() -> None:
+    cfg = ConfigDict(a=dict(b=1))
+    for bad in (5, [("a", 1)], None):
+        with pytest.raises(UsageTypeError, match="merge\\(\\) takes a dict, got"):
+            cfg.merge(bad)  # type: ignore[arg-type]
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(ConfigError, match="a -> c -> 0: the value contains itself"):
+        cfg.merge(dict(a=dict(c=loop), d=1))
+    assert cfg.to_dict() == {"a": {"b": 1}}
+    keyed = ConfigDict(merge=1)  # a key named like the method is kept, and read with cfg['merge']
+    assert keyed["merge"] == 1 and callable(keyed.merge)

@@ -124,6 +124,24 @@ class ConfigDict(dict[str, Any]):
         _check_structure(given, f"invalid {type(self).__name__}.update() data")  # before anything changes
         _merge_into(self, given)
 
+    def merge(self, other: Mapping[Any, Any]) -> None:
+        """Merge a copy of ``other`` into this dict in place, as mmengine's ``ConfigDict.merge``.
+
+        New-style configs edit imported values this way (``train_dataloader.merge(dict(batch_size=256))``).
+        Dicts meeting dicts merge at every depth; any other value replaces; a dict holding
+        ``_delete_=True`` replaces the dict it meets. Unlike mmengine, ``_delete_`` is never stored (mmengine
+        keeps it in a dict that lands where there was no dict), and nested dicts already here stay the
+        same objects (mmengine rebuilds them), as ``update`` does.
+
+        Raises:
+            UsageTypeError: ``other`` is not a dict.
+            ConfigError: ``other`` contains itself or nests too deeply; nothing is changed then.
+        """
+        if not isinstance(other, Mapping):
+            raise UsageTypeError(f"merge() takes a dict, got {type(other).__name__}")
+        _check_structure(other, f"invalid {type(self).__name__}.merge() data")  # before anything changes
+        _merge_into(self, config_copy(dict(other)))  # a copy: the config never shares other's dicts
+
     def __ior__(self, other: Any) -> ConfigDict:  # type: ignore[override,misc]
         if not isinstance(other, Mapping):
             return NotImplemented
@@ -214,6 +232,7 @@ def _merge_into(target: ConfigDict, items: Mapping[Any, Any]) -> None:
     """``update``'s merge: dicts meeting dicts merge, everything else replaces; ``_delete_`` replaces."""
     if items.get(DELETE_KEY):
         target.clear()
+    dict.pop(target, DELETE_KEY, None)  # one stored (ConfigDict(_delete_=...)) deletes nothing: mmengine drops it too
     for key, value in items.items():
         if key == DELETE_KEY:
             continue

@@ -2,8 +2,9 @@
 imports of other configs, and every third-party import turned into a :class:`LazyObject`.
 
 Only the standard library is really imported; ``from mmdet.models import RetinaNet`` binds a
-reference, so a config loads without mmdet installed. ``from mmengine.config import read_base``
-works whether or not mmengine is installed, because the import is answered here. The code sees
+reference, so a config loads without mmdet installed. ``from mmengine.config import read_base`` (or
+``from mmengine import read_base``, as mmdet3d's configs write it) works whether or not mmengine is
+installed, because the import is answered here. The code sees
 ``_base_`` and imported values as ConfigDicts: read by attribute, merged by ``update``, and edited
 in place (``_base_.optim_wrapper.optimizer.lr = 0.002``, ``del _base_.model``), as in mmengine: the
 edited ``_base_`` is what the file's own values merge over.
@@ -40,7 +41,8 @@ ImportConfig = Callable[[Path, "int | None"], tuple[dict[str, Any], Mapping[str,
 
 _CODE_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)
 _STDLIB = frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
-_MMENGINE_CONFIG = "mmengine.config"
+#: The modules that a config takes ``read_base`` from; mmengine exports it from both.
+_READ_BASE_MODULES = frozenset({"mmengine", "mmengine.config"})
 _REF_READER = "__paramwise_base_ref__"
 
 
@@ -130,8 +132,8 @@ class _Imports:
                 " (from mmengine.config import read_base)"
             )
             raise ConfigFileError(message, filename=str(self.path), line=line)
-        if name == _MMENGINE_CONFIG and names:
-            return self._mmengine_config(line)
+        if name in _READ_BASE_MODULES and names:
+            return self._mmengine_module(name, line)
         if name.partition(".")[0] in _STDLIB:
             return builtins.__import__(name, globals, locals, fromlist, level)
         if "*" in names:
@@ -140,11 +142,13 @@ class _Imports:
         location = f"{self.path}, line {line}"
         return LazyObject(name if names else name.partition(".")[0], None, location)
 
-    def _mmengine_config(self, line: int | None) -> types.ModuleType:
-        module = types.ModuleType(_MMENGINE_CONFIG)
+    def _mmengine_module(self, name: str, line: int | None) -> types.ModuleType:
+        """``mmengine`` or ``mmengine.config`` as a config imports from it: this file's ``read_base``, and
+        a lazy reference for any other name (``from mmengine import Config, read_base``)."""
+        module = types.ModuleType(name)
         module.read_base = self.read_base  # type: ignore[attr-defined]
         location = f"{self.path}, line {line}"
-        module.__getattr__ = lambda attr: LazyObject(_MMENGINE_CONFIG, attr, location)  # type: ignore[method-assign]
+        module.__getattr__ = lambda attr: LazyObject(name, attr, location)  # type: ignore[method-assign]
         return module
 
     def _config_module(self, name: str, names: tuple[str, ...], level: int, line: int | None) -> types.ModuleType:
