@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_schedules import OptimizerFactory, _params, adamw, assert_rows_close, run_mmengine, run_ours, sgd
+from test_schedules import OptimizerFactory, _params, adamw, assert_matches_mmengine, sgd
 
 from paramwise.errors import ConfigError, ParamwiseWarning
 from paramwise.schedule import schedule as schedule_module
@@ -85,11 +85,7 @@ OVERLAPS: dict[str, tuple[list[dict[str, Any]], int, int]] = {
 @pytest.mark.parametrize("make", [sgd, adamw], ids=["SGD", "AdamW"])
 @pytest.mark.parametrize("name", sorted(OVERLAPS))
 def test_overlaps_match_mmengine_step_by_step(name: str, make: OptimizerFactory) -> None:
-    cfgs, epoch_length, iters = OVERLAPS[name]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = run_mmengine(make, cfgs, epoch_length, iters)
-    assert_rows_close(run_ours(make, cfgs, epoch_length, iters), theirs)
+    assert_matches_mmengine(make, *OVERLAPS[name])
 
 
 def test_the_overlap_is_replayed_and_the_rest_stays_closed_form() -> None:
@@ -125,11 +121,7 @@ def _entry(kind: str, begin: int, length: int, by_epoch: bool, ratio: float) -> 
                           st.floats(0.05, 0.95)), min_size=2, max_size=4))
 def test_any_list_of_mmengine_parts_matches_mmengine(spec: list[tuple[str, int, int, bool, float]]) -> None:
     """Whatever overlaps (iterations and epochs of 3 iterations mixed), every value equals mmengine's."""
-    cfgs = [_entry(*s) for s in spec]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        theirs = run_mmengine(sgd, cfgs, 3, 50)
-    assert_rows_close(run_ours(sgd, cfgs, 3, 50), theirs)
+    assert_matches_mmengine(sgd, [_entry(*s) for s in spec], 3, 50)
 
 
 # ----------------------------------------------------------------------------------- resume

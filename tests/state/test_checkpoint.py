@@ -24,6 +24,7 @@ from paramwise import (
     load_optimizer_state,
     name_optimizer_state,
 )
+from state_checks import assert_same_state, state_by_name
 
 
 class Net(nn.Module):
@@ -51,19 +52,6 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, steps: int, seed: 
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-
-
-def state_by_name(optimizer: torch.optim.Optimizer) -> dict[str, dict[str, Any]]:
-    return {n: optimizer.state[p] for g in optimizer.param_groups for n, p in zip(g["param_names"], g["params"])
-            if p in optimizer.state}
-
-
-def assert_same_state(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert a[name].keys() == b[name].keys(), name
-        for key in a[name]:
-            assert torch.equal(torch.as_tensor(a[name][key]), torch.as_tensor(b[name][key])), (name, key)
 
 
 def saved_after(cfg: dict[str, Any], steps: int = 3, model: nn.Module | None = None) -> tuple[nn.Module, Any, Any]:

@@ -21,6 +21,7 @@ import paramwise
 from paramwise import ParamwiseWarning, StateLoadError, build_optimizer, load_optimizer_state
 from paramwise.errors import ForeignStateError, UsageTypeError
 from paramwise.state.by_name import FOREIGN_BELOW, enable_state_by_name, map_state_by_name
+from state_checks import assert_same_state, state_by_name
 
 ADAMW = dict(type="AdamW", lr=1e-2, weight_decay=0.1)
 
@@ -56,19 +57,6 @@ def trained_torch_optimizer(model: nn.Module, prefix: str = "", steps: int = 2) 
         model(torch.randn(8, 4)).pow(2).mean().backward()
         optimizer.step()
     return optimizer
-
-
-def state_by_name(optimizer: torch.optim.Optimizer) -> dict[str, dict[str, Any]]:
-    return {n: optimizer.state[p] for g in optimizer.param_groups for n, p in zip(g["param_names"], g["params"])
-            if p in optimizer.state}
-
-
-def assert_same_state(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert a[name].keys() == b[name].keys(), name
-        for key in a[name]:
-            assert torch.equal(torch.as_tensor(a[name][key]), torch.as_tensor(b[name][key])), (name, key)
 
 
 # ------------------------------------------------------------------------------------- another model
