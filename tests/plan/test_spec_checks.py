@@ -139,3 +139,15 @@ def test_the_wrapper_names_a_constructor_that_returns_no_optimizer() -> None:
     """Was a UsageTypeError from OptimWrapper ("wraps a torch optimizer, got list") with no config path."""
     with pytest.raises(ConfigError, match=r"optim_wrapper -> constructor: ReturnsAList returned a list"):
         paramwise.build_optim_wrapper(_model(), dict(optimizer=SGD, constructor=ReturnsAList))
+
+
+def test_a_dict_under_a_custom_key_option_is_read_as_a_split_dotted_key() -> None:
+    """``custom_keys.backbone.stages={...}`` unquoted is the key 'backbone' holding 'stages': say how to quote it."""
+    cfg = dict(SGD, paramwise_cfg=dict(custom_keys={"backbone": {"stages": {"lr_mult": 0.1}}}))
+    with pytest.raises(ConfigError, match=r"custom_keys -> backbone -> stages: SGD does not take 'stages'.*For the "
+                                          r"custom key 'backbone.stages' \(a name with a dot\), quote it.*"
+                                          r'custom_keys\."backbone\.stages"='):
+        build_optimizer(_model(), cfg)
+    with pytest.raises(ConfigError) as info:  # a plain wrong value gets no such hint
+        build_optimizer(_model(), dict(SGD, paramwise_cfg=dict(custom_keys={"backbone": {"stages": 1}})))
+    assert "quote it" not in str(info.value)

@@ -474,10 +474,20 @@ def resolve_custom_keys(
                     (*where, option),
                     f"{spec.type_name} does not take {option!r}.{near} A custom key may set lr_mult, "
                     "decay_mult, any argument of the optimizer, or a group flag that a hook reads "
-                    f"({', '.join(sorted(flags))}; declare your own in paramwise_cfg['group_flags'])",
+                    f"({', '.join(sorted(flags))}; declare your own in paramwise_cfg['group_flags'])"
+                    + _split_key_hint(key, option, value),
                 ))
         out.append(CustomKey(key, lr_mult, decay_mult, entry))
     return tuple(out)
+
+
+def _split_key_hint(key: str, option: str, value: Any) -> str:
+    """A dict under a custom key's option is a dotted name split at its dot (an unquoted --cfg-options key)."""
+    if not isinstance(value, Mapping):
+        return ""
+    return (f". For the custom key '{key}.{option}' (a name with a dot), quote it in --cfg-options and "
+            f"dotlists: ...custom_keys.\"{key}.{option}\"=..., or in Python write "
+            f"custom_keys={{'{key}.{option}': dict(...)}}")
 
 
 def _resolve_flags(pw: dict[str, Any], problems: list[Problem]) -> frozenset[str]:
