@@ -77,3 +77,18 @@ def test_import_path_spec(tmp_path, monkeypatch) -> None:
 def test_timm_spec_without_timm_says_how_to_install() -> None:
     with pytest.raises(ModelSpecError, match="pip install timm"):
         load_model("timm:resnet18")
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_tiny_gpt_is_a_causal_language_model(tied: bool) -> None:
+    model = load_model("tiny_gpt", {"tied": tied})
+    tokens = torch.randint(0, model.num_classes, (3, *model.input_shape))
+    logits = model(tokens)
+    assert logits.shape == (3, model.input_shape[0], model.num_classes)
+    changed = tokens.clone()
+    changed[:, -1] = (changed[:, -1] + 1) % model.num_classes
+    assert torch.equal(model(changed)[:, :-1], logits[:, :-1])  # causal: a later token changes no earlier logit
+    assert model.get_input_embeddings() is model.embed_tokens
+    assert (model.get_output_embeddings().weight is model.embed_tokens.weight) is tied
+    logits.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())

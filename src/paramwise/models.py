@@ -23,7 +23,7 @@ from paramwise.errors import ModelSpecError
 from paramwise.registry import Registry
 from paramwise.suggestions import did_you_mean
 
-__all__ = ["MODELS", "ModelSpecError", "TinyConvNet", "TinyMLP", "TinyViT", "load_model"]
+__all__ = ["MODELS", "ModelSpecError", "TinyConvNet", "TinyGPT", "TinyMLP", "TinyViT", "load_model"]
 
 MODELS = Registry("model")
 
@@ -122,6 +122,72 @@ class TinyMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(F.relu(self.norm(self.fc1(x))))
+
+
+class _GPTBlock(nn.Module):
+    """Pre-norm attention and MLP, every projection a Linear without bias (as in modern LMs)."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.attn_norm = nn.RMSNorm(dim)
+        self.attn = nn.ModuleDict({k: nn.Linear(dim, dim, bias=False) for k in ("q_proj", "k_proj", "v_proj",
+                                                                                   "o_proj")})
+        self.mlp_norm = nn.RMSNorm(dim)
+        self.mlp = nn.ModuleDict({"up_proj": nn.Linear(dim, 4 * dim, bias=False),
+                                  "down_proj": nn.Linear(4 * dim, dim, bias=False)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        h = self.attn_norm(x)
+        q, k, v = (self.attn[name](h).view(b, n, self.heads, d // self.heads).transpose(1, 2)
+                   for name in ("q_proj", "k_proj", "v_proj"))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(b, n, d)
+        x = x + self.attn["o_proj"](y)
+        return x + self.mlp["down_proj"](F.gelu(self.mlp["up_proj"](self.mlp_norm(x))))
+
+
+class TinyGPT(nn.Module):
+    """A decoder-only language model: token and position embeddings, pre-norm blocks, RMSNorm, ``lm_head``.
+
+    ``tied=True`` shares ``lm_head.weight`` with the token embedding. ``get_input_embeddings`` and
+    ``get_output_embeddings`` answer as Hugging Face models do, so optimizers that must not treat
+    embeddings as hidden matrices (Muon) can find them.
+    """
+
+    def __init__(self, vocab: int = 64, dim: int = 32, depth: int = 2, heads: int = 2, context: int = 16,
+                 tied: bool = False) -> None:
+        super().__init__()
+        self.input_shape = (context,)
+        self.num_classes = vocab
+        self.embed_tokens = nn.Embedding(vocab, dim)
+        self.embed_positions = nn.Embedding(context, dim)
+        self.blocks = nn.ModuleList(_GPTBlock(dim, heads) for _ in range(depth))
+        self.norm = nn.RMSNorm(dim)
+        self.lm_head = nn.Linear(dim, vocab, bias=False)
+        if tied:
+            self.lm_head.weight = self.embed_tokens.weight
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.embed_tokens
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits of the next token at every position: (batch, length, vocab)."""
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        x = self.embed_tokens(tokens) + self.embed_positions(positions)
+        for block in self.blocks:
+            x = block(x)
+        return self.lm_head(self.norm(x))
+
+
+@MODELS.register_module()
+def tiny_gpt(vocab: int = 64, dim: int = 32, depth: int = 2, heads: int = 2, context: int = 16,
+             tied: bool = False) -> TinyGPT:
+    """A tiny decoder-only language model (embeddings, attention and MLP matrices, RMSNorm, lm_head)."""
+    return TinyGPT(vocab, dim, depth, heads, context, tied)
 
 
 @MODELS.register_module()
