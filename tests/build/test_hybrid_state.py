@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_hybrid import ADAMW, GPT, MUON, children, is_hidden, train
 from torch import nn
@@ -125,7 +125,7 @@ def test_a_rerouted_parameter_starts_fresh_and_the_report_lists_it() -> None:
     def now_hidden(name: str, p: torch.Tensor) -> bool:  # fc2 weights go back to AdamW, lm_head to Muon
         return (is_hidden(name, p) and not name.endswith("fc2.weight")) or name == "lm_head.weight"
 
-    _, resumed = fresh_like(model, now_hidden)
+    resumed_model, resumed = fresh_like(model, now_hidden)
     with pytest.warns(ParamwiseWarning, match=r"moved to another optimizer .*blocks.0.fc2.weight \(Muon -> main\)"):
         resumed.load_state_dict(saved)
     report = last_load_report(resumed)
@@ -137,7 +137,7 @@ def test_a_rerouted_parameter_starts_fresh_and_the_report_lists_it() -> None:
     moved = {name for name, _, _ in report.rerouted}
     assert moved.isdisjoint(after)
     assert_equal_state({n: s for n, s in before.items() if n not in moved}, after)
-    train(model, resumed.step, resumed.zero_grad, range(2, 3))  # and it steps on
+    train(resumed_model, resumed.step, resumed.zero_grad, range(2, 3))  # and it steps on
     assert set(named_state(resumed)["lm_head.weight"]) == {"momentum_buffer"}
 
 
@@ -219,6 +219,7 @@ def test_the_composites_load_hooks_run() -> None:
 _NAMES = [n for n, _ in GPT().named_parameters()]
 
 
+@settings(max_examples=15)  # each example trains a step and loads: ~0.1 s
 @given(before=st.sets(st.sampled_from(_NAMES)), after=st.sets(st.sampled_from(_NAMES)))
 def test_the_report_lists_exactly_the_parameters_whose_route_changed(before: set[str], after: set[str]) -> None:
     """Any split into Muon (2-D names chosen) and AdamW, before and after: the rerouted are the symmetric
