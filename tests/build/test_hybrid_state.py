@@ -23,6 +23,7 @@ from paramwise.build import HybridOptimizer
 from paramwise.errors import ParamwiseWarning, StateLoadError
 from paramwise.state import last_load_report, load_optimizer_state
 from paramwise.wrapper.optim_wrapper import wrap_optimizer
+from state_checks import assert_same_state, state_by_name
 
 
 def roundtrip(state_dict: dict[str, Any]) -> dict[str, Any]:
@@ -31,19 +32,6 @@ def roundtrip(state_dict: dict[str, Any]) -> dict[str, Any]:
     torch.save(state_dict, buffer)
     buffer.seek(0)
     return torch.load(buffer, weights_only=True)
-
-
-def named_state(opt: torch.optim.Optimizer) -> dict[str, dict[str, Any]]:
-    return {n: opt.state[p] for g in opt.param_groups for n, p in zip(g["param_names"], g["params"])
-            if p in opt.state and opt.state[p]}
-
-
-def assert_equal_state(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert a[name].keys() == b[name].keys(), name
-        for key in a[name]:
-            assert torch.equal(torch.as_tensor(a[name][key]), torch.as_tensor(b[name][key])), (name, key)
 
 
 def trained(steps: int, seed: int = 0, hidden: Any = is_hidden) -> tuple[nn.Module, HybridOptimizer]:
@@ -90,7 +78,7 @@ def test_save_load_continue_equals_an_uninterrupted_run() -> None:
     train(resumed, resumed_opt.step, resumed_opt.zero_grad, range(3, 7))
     for (name, a), b in zip(straight.named_parameters(), resumed.parameters()):
         assert torch.equal(a, b), name
-    assert_equal_state(named_state(straight_opt), named_state(resumed_opt))
+    assert_same_state(state_by_name(straight_opt), state_by_name(resumed_opt))
     assert resumed_opt.param_groups == [g for g in resumed_opt.param_groups]  # groups are still the children's
     assert resumed_opt.param_groups[2] is resumed_opt.children["Muon"].param_groups[0]
 
@@ -115,7 +103,7 @@ def test_a_regrouped_load_carries_state_by_name_and_the_config_wins() -> None:
     assert ("lr", ADAMW["lr"], 1e-4, ("lm_head.weight",)) in changed
     assert ("lr", MUON["lr"], 0.01, tuple(kids["Muon"].param_groups[0]["param_names"])) in changed
     assert composite.param_groups[-1]["lr"] == 0.01 and composite.param_groups[2]["lr"] == 1e-4
-    assert_equal_state(named_state(opt), named_state(composite))
+    assert_same_state(state_by_name(opt), state_by_name(composite))
 
 
 def test_a_rerouted_parameter_starts_fresh_and_the_report_lists_it() -> None:
@@ -133,12 +121,12 @@ def test_a_rerouted_parameter_starts_fresh_and_the_report_lists_it() -> None:
     assert sorted(report.rerouted) == [("blocks.0.fc2.weight", "Muon", "main"), ("blocks.1.fc2.weight", "Muon", "main"),
                                        ("lm_head.weight", "main", "Muon")]
     assert not report.changed and not report.unmapped and not report.carried  # no route's values leaked
-    before, after = named_state(opt), named_state(resumed)
+    before, after = state_by_name(opt), state_by_name(resumed)
     moved = {name for name, _, _ in report.rerouted}
     assert moved.isdisjoint(after)
-    assert_equal_state({n: s for n, s in before.items() if n not in moved}, after)
+    assert_same_state({n: s for n, s in before.items() if n not in moved}, after)
     train(resumed_model, resumed.step, resumed.zero_grad, range(2, 3))  # and it steps on
-    assert set(named_state(resumed)["lm_head.weight"]) == {"momentum_buffer"}
+    assert set(state_by_name(resumed)["lm_head.weight"]) == {"momentum_buffer"}
 
 
 def test_a_plain_optimizers_checkpoint_loads_into_a_composite_and_back() -> None:
@@ -150,7 +138,7 @@ def test_a_plain_optimizers_checkpoint_loads_into_a_composite_and_back() -> None
     report = load_optimizer_state(composite, plain.state_dict())
     hidden = sorted(n for n, p in model.named_parameters() if is_hidden(n, p))
     assert sorted(report.rerouted) == [(n, "main", "Muon") for n in hidden]
-    assert set(named_state(composite)) == {n for n, _ in model.named_parameters()} - set(hidden)
+    assert set(state_by_name(composite)) == {n for n, _ in model.named_parameters()} - set(hidden)
     train(model, composite.step, composite.zero_grad, range(2, 3))
     back = paramwise.build_optimizer(model, dict(type="AdamW", lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1))
     report = load_optimizer_state(back, composite.state_dict())
@@ -168,10 +156,10 @@ def test_load_optimizer_state_and_a_prefix_map_work_on_the_composite() -> None:
         resumed.load_state_dict(saved)
     report = load_optimizer_state(resumed, saved, prefix_map={"module.": ""})
     assert report.clean
-    assert_equal_state(named_state(opt), named_state(resumed))
+    assert_same_state(state_by_name(opt), state_by_name(resumed))
     paramwise.enable_state_by_name(resumed, prefix_map={"module.": ""})
     resumed.load_state_dict(saved)
-    assert_equal_state(named_state(opt), named_state(resumed))
+    assert_same_state(state_by_name(opt), state_by_name(resumed))
 
 
 def test_a_composite_without_names_loads_by_position() -> None:
@@ -204,7 +192,7 @@ def test_the_wrappers_state_round_trips_through_the_composite() -> None:
     _, resumed = fresh_like(model)
     resumed_wrapper = wrap_optimizer(resumed, dict(accumulative_counts=2))
     resumed_wrapper.load_state_dict(saved)
-    assert_equal_state(named_state(opt), named_state(resumed))
+    assert_same_state(state_by_name(opt), state_by_name(resumed))
 
 
 def test_the_composites_load_hooks_run() -> None:
@@ -235,5 +223,5 @@ def test_the_report_lists_exactly_the_parameters_whose_route_changed(before: set
     new = {n for n in after if shapes[n].ndim == 2}
     assert {n for n, _, _ in report.rerouted} == old ^ new
     assert all((src, dst) == (("Muon", "main") if n in old else ("main", "Muon")) for n, src, dst in report.rerouted)
-    kept = {n: s for n, s in named_state(opt).items() if n not in old ^ new}
-    assert_equal_state(kept, named_state(resumed))
+    kept = {n: s for n, s in state_by_name(opt).items() if n not in old ^ new}
+    assert_same_state(kept, state_by_name(resumed))
