@@ -1,7 +1,8 @@
 """From a config and a model to a torch optimizer: the constructors and ``build_optimizer``.
 
 Owns: ``DefaultOptimizerConstructor`` / ``DefaultOptimWrapperConstructor`` (with mmcv's and mmengine's
-``add_params`` for subclasses), the OpenMMLab layer-decay and force-default constructors,
+``add_params`` for subclasses), the OpenMMLab layer-decay and force-default constructors, the composite
+``HybridOptimizer`` (one child optimizer per route),
 ``build_optimizer`` and ``plan_params``, and the saved order of unnamed checkpoints.
 
 May import: the base, ``layers``, ``walk``, ``optimizers``, ``config``, ``plan`` and ``state`` (the
@@ -19,9 +20,11 @@ from paramwise.build.constructors import (
     optimizer_constructor,
     plan_params,
 )
+from paramwise.build.hybrid import HybridOptimizer
 from paramwise.build.naming import name_optimizer_state, saved_parameter_order
 
 __all__ = [
-    "CONSTRUCTORS", "DefaultOptimWrapperConstructor", "DefaultOptimizerConstructor", "OPTIMIZER_BUILDERS",
+    "CONSTRUCTORS", "DefaultOptimWrapperConstructor", "DefaultOptimizerConstructor", "HybridOptimizer",
+    "OPTIMIZER_BUILDERS",
     "build_optimizer", "name_optimizer_state", "optimizer_constructor", "plan_params", "saved_parameter_order"
 ]

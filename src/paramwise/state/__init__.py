@@ -12,16 +12,18 @@ saved in is the builder's answer (``paramwise.build.naming``).
 from __future__ import annotations
 
 from paramwise.state.by_name import (
+    MAIN_ROUTE,
     StateLoadReport,
     ValueChange,
     enable_state_by_name,
     last_load_report,
+    load_converted,
     load_optimizer_state,
     map_state_by_name,
 )
 from paramwise.state.files import describe_state, find_optimizer_state, read_checkpoint
 
 __all__ = [
-    "StateLoadReport", "ValueChange", "describe_state", "enable_state_by_name", "find_optimizer_state",
-    "last_load_report", "load_optimizer_state", "map_state_by_name", "read_checkpoint"
+    "MAIN_ROUTE", "StateLoadReport", "ValueChange", "describe_state", "enable_state_by_name", "find_optimizer_state",
+    "last_load_report", "load_converted", "load_optimizer_state", "map_state_by_name", "read_checkpoint"
 ]

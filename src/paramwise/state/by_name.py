@@ -30,6 +30,7 @@ __all__ = [
     "StateLoadError",
     "ForeignStateError",
     "GROUP_ONLY_KEYS",
+    "MAIN_ROUTE",
     "FOREIGN_BELOW",
     "StateLoadReport",
     "attach_names",
@@ -37,6 +38,7 @@ __all__ = [
     "ValueChange",
     "enable_state_by_name",
     "last_load_report",
+    "load_converted",
     "load_optimizer_state",
     "map_state_by_name",
 ]
@@ -47,9 +49,12 @@ _PARAM_SHAPED = frozenset({
     "acc_delta", "ax", "prev", "step_size", "exp_inf",
 })
 GROUP_ONLY_KEYS = ("params", "param_names")
+#: The route of a group without a ``"route"`` key: the main optimizer's (a plain optimizer is all "main").
+MAIN_ROUTE = "main"
 # mmengine copies a custom key's multipliers into its groups; they are config (the current config's
-# resolved lr and weight decay already hold them), never state to carry over
-_CONFIG_ONLY = frozenset({"lr_mult", "decay_mult"})
+# resolved lr and weight decay already hold them), never state to carry over; "route" names the child
+# of a composite optimizer that holds the group: the current grouping's answer, never the checkpoint's
+_CONFIG_ONLY = frozenset({"lr_mult", "decay_mult", "route"})
 #: A load whose matching names are fewer than this share of the saved parameters AND of the model's is
 #: taken for another model's state and refused (``allow_unrelated=True`` loads it anyway). A resume after
 #: adding or removing some modules keeps at least half of one side; a model grown threefold keeps all
@@ -85,6 +90,9 @@ class StateLoadReport:
         mismatched: parameters whose saved state has another shape (dropped with ``skip_mismatched``).
         fresh: parameters named in the checkpoint that had no state yet (never stepped).
         carried: per-group values the config does not set, kept from the checkpoint (``group i: key=value``).
+        rerouted: parameters that moved to another route of a composite optimizer since the checkpoint
+            (Muon <-> AdamW), as (name, saved route, current route); their state starts fresh there, as
+            one optimizer's state means nothing to another's.
     """
 
     missing: tuple[str, ...] = ()
@@ -94,12 +102,13 @@ class StateLoadReport:
     mismatched: tuple[str, ...] = ()
     fresh: tuple[str, ...] = ()
     carried: tuple[str, ...] = ()
+    rerouted: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def clean(self) -> bool:
         """True when every parameter found its state and nothing differed."""
         return not (self.missing or self.unexpected or self.changed or self.unmapped or self.mismatched
-                    or self.carried)
+                    or self.carried or self.rerouted)
 
     def lines(self) -> list[str]:
         """One sentence per finding, for warnings and the CLI."""
@@ -110,6 +119,10 @@ class StateLoadReport:
             out.append(f"in the checkpoint but not in the optimizer (dropped): {short_list(self.unexpected)}")
         if self.mismatched:
             out.append(f"saved state of another shape (dropped): {short_list(self.mismatched)}")
+        if self.rerouted:
+            moves = [f"{name} ({saved} -> {now})" for name, saved, now in self.rerouted]
+            out.append(f"moved to another optimizer since the checkpoint (state starts fresh there): "
+                       f"{short_list(moves)}")
         out += [f"config kept over the checkpoint: {change}" for change in self.changed]
         out += list(self.unmapped)
         if self.carried:
@@ -411,9 +424,11 @@ def map_state_by_name(
     changes: dict[tuple[str, str, str], tuple[Any, Any, list[str]]] = {}
     unmapped: list[str] = []
     carried: list[str] = []
+    rerouted: list[tuple[str, str, str]] = []
     position = 0
     for gi, (group, names) in enumerate(zip(optimizer.param_groups, current)):
         members: dict[int, list[str]] = {}  # saved group -> names of this group that came from it
+        route = _route(group)
         for offset, (name, param) in enumerate(zip(names, group["params"])):
             found = saved.get(name)
             if found is None:
@@ -421,6 +436,10 @@ def map_state_by_name(
                 continue
             used.add(name)
             pid, sgi, _ = found
+            saved_route = _route(saved_groups[sgi])
+            if saved_route != route:  # another optimizer's state (and hyperparameters): it starts fresh here
+                rerouted.append((name, saved_route, route))
+                continue
             members.setdefault(sgi, []).append(name)
             state = saved_state.get(pid)
             if state is None:
@@ -454,8 +473,15 @@ def map_state_by_name(
         mismatched=tuple(mismatched),
         fresh=tuple(fresh),
         carried=tuple(carried),
+        rerouted=tuple(rerouted),
     )
     return {"state": new_state, "param_groups": new_groups}, report
+
+
+def _route(group: Mapping[str, Any]) -> str:
+    """The route (child optimizer) a group belongs to; groups of a plain optimizer are the main route's."""
+    route = group.get("route", MAIN_ROUTE)
+    return route if isinstance(route, str) else safe_repr(route)
 
 
 def _merge_group_values(
@@ -546,18 +572,30 @@ def load_optimizer_state(
     if strict and (report.missing or report.unexpected):
         raise StateLoadError("strict loading: names differ between the checkpoint and the optimizer:\n  "
                              + "\n  ".join(report.lines()[:2]))
-    loader = getattr(optimizer, _LOADER_ATTR, None)
-    if isinstance(loader, _ByName):
-        loader.skip_next = True  # already converted: torch's call below runs our hook, which must not redo it
-    try:
-        optimizer.load_state_dict(converted)
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
-        if isinstance(loader, _ByName):
-            loader.skip_next = False
-        raise StateLoadError(f"torch could not load the state (after matching it by name): "
-                             f"{type(e).__name__}: {e}") from e
+    load_converted(optimizer, converted)
     _remember(optimizer, report)
     return report
+
+
+def load_converted(optimizer: torch.optim.Optimizer, state_dict: Mapping[str, Any]) -> None:
+    """Load a state already in ``optimizer``'s own layout through its ``load_state_dict``, past the by-name hook.
+
+    For a state that :func:`map_state_by_name` converted (the hook must not convert it again), or one a
+    composite optimizer split for its children. torch's refusal becomes a ``StateLoadError``.
+    """
+    loader = getattr(optimizer, _LOADER_ATTR, None)
+    if isinstance(loader, _ByName):
+        loader.skip_next = True  # torch's call below runs our hook, which must not redo the conversion
+    try:
+        optimizer.load_state_dict(dict(state_dict))
+    except StateLoadError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as e:
+        raise StateLoadError(f"torch could not load the state (after matching it by name): "
+                             f"{type(e).__name__}: {e}") from e
+    finally:
+        if isinstance(loader, _ByName):
+            loader.skip_next = False
 
 
 _LOADER_ATTR = "_paramwise_state_by_name"
