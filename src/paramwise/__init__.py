@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the public API, one import per module; `as` marks each name
     from paramwise.build.constructors import build_optimizer as build_optimizer
     from paramwise.build.constructors import optimizer_constructor as optimizer_constructor
     from paramwise.build.constructors import plan_params as plan_params
+    from paramwise.build.hybrid import HybridOptimizer as HybridOptimizer
     from paramwise.build.naming import name_optimizer_state as name_optimizer_state
     from paramwise.build.naming import saved_parameter_order as saved_parameter_order
     from paramwise.build.openmmlab import LayerDecayOptimizerConstructor as LayerDecayOptimizerConstructor
