@@ -244,7 +244,8 @@ class DefaultOptimizerConstructor:
         torch refuses an optimizer without parameters. Groups added later go where ``Router`` says.
         """
         children: dict[str, torch.optim.Optimizer] = {}
-        parts = [(MAIN_ROUTE, self.spec, ("optimizer",)), *((r.name, r.spec, (*r.path, "optimizer")) for r in plan.routes)]
+        parts = [(MAIN_ROUTE, self.spec, ("optimizer",)),
+                 *((r.name, r.spec, (*r.path, "optimizer")) for r in plan.routes)]
         for name, spec, root in parts:
             groups = [g for g in plan.groups if plan.entries[g.members[0]].route == name]
             if not groups:

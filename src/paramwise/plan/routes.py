@@ -28,7 +28,7 @@ from paramwise.checks import Path
 from paramwise.errors import ConfigError, Problem
 from paramwise.layers import NormMatcher
 from paramwise.optimizers import optimizer_default
-from paramwise.plan.rules import ParamEntry, RuleOutcome, apply_rules
+from paramwise.plan.rules import RuleOutcome, apply_rules
 from paramwise.plan.spec import CustomKey, OptimizerSpec, ParamwiseOptions, _resolve_optimizer, resolve_custom_keys
 from paramwise.registry import Registry, copy_config
 from paramwise.suggestions import did_you_mean, plural, safe_repr, short_list
@@ -438,7 +438,8 @@ def _route_problems(route: RouteSpec, outcome: RuleOutcome) -> list[Problem]:
     if refused:
         shown = [f"{e.name} {_shape_text(e.shape) or '()'} ({why})" for e, why in refused]
         problems.append(Problem(where, (
-            f"selects {plural(len(refused), 'parameter')} that {route.spec.type_name} cannot take: {short_list(shown)}; "
+            f"selects {plural(len(refused), 'parameter')} that {route.spec.type_name} cannot take: "
+            f"{short_list(shown)}; "
             "narrow the selector (e.g. params='hidden_matrices'), or use BatchedMuon with flatten=True for conv "
             "kernels")))
     for key, count in outcome.key_matches.items():
