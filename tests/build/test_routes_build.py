@@ -17,9 +17,9 @@ import pytest
 import torch
 from torch import nn
 
+from gpt_like import GPT, MUON_CONFIG, Conv, issue_config
 from paramwise import build_optim_wrapper, build_optimizer, plan_params
 from paramwise.errors import ConfigError
-from tests.gpt_like import GPT, MUON_CONFIG, Conv, issue_config
 
 
 class FakeHybrid(torch.optim.Optimizer):

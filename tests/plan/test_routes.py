@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from gpt_like import GPT, MUON_CONFIG, Conv, TiedFirst, Unembed, ViTHead, issue_config
 from paramwise import plan_params
 from paramwise.errors import ConfigError
 from paramwise.plan.routes import ROUTE_SELECTORS, shape_refusal
-from tests.gpt_like import GPT, MUON_CONFIG, Conv, TiedFirst, Unembed, ViTHead, issue_config
 
 
 class BatchedMuon(torch.optim.Optimizer):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from gpt_like import GPT, issue_config
 from paramwise import plan_params, render
 from paramwise.cli import main
-from tests.gpt_like import GPT, issue_config
 
 
 def test_text_has_the_optimizer_column_and_explain_the_reasons() -> None:
@@ -62,7 +62,7 @@ def test_cli_show_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     config.write_text(f"optim_wrapper = dict(optimizer={issue_config()!r})\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert main(["show", str(config), "--model", "tests.gpt_like:GPT", "--format", "json"]) == 0
+        assert main(["show", str(config), "--model", "gpt_like:GPT", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     routes = {r["name"]: (r["optimizer"], r["route_reason"]) for r in data["params"]}
     assert routes["tok.weight"] == ("AdamW", "embedding (nn.Embedding)")
