@@ -172,3 +172,17 @@ def test_main_batched_muon_constraint_names_parameters() -> None:
                                           r"parameters are not 2-D: 'stem.weight \(16, 3, 3, 3\)'"):
         build(model, dict(type=BatchedMuon))
     assert build(model, dict(type=BatchedMuon, flatten=True)).param_groups[0]["param_names"] == ["stem.weight"]
+
+
+def test_custom_add_params_refuses_routes() -> None:
+    from paramwise.build import OPTIMIZER_BUILDERS, DefaultOptimizerConstructor
+
+    @OPTIMIZER_BUILDERS.register_module(name="RoutesOwnAddParams", force=True)
+    class Own(DefaultOptimizerConstructor):
+        def add_params(self, params: list[dict[str, Any]], module: nn.Module, prefix: str = "",
+                       is_dcn_module: Any = None) -> None:
+            params.append({"params": list(module.parameters())})
+
+    with pytest.raises(ConfigError, match=r"optimizer -> paramwise_cfg -> routes: Own plans with its own "
+                                          r"add_params, which does not route parameters"):
+        plan_params(GPT(), dict(issue_config(), constructor="RoutesOwnAddParams"))

@@ -349,3 +349,12 @@ def test_custom_key_option_the_route_optimizer_lacks() -> None:
     assert found == ["optimizer -> paramwise_cfg -> custom_keys -> qkv -> betas: Muon does not take 'betas'. "
                      + found[0].split("Muon does not take 'betas'. ", 1)[1]]
     assert found[0].endswith("(it matches parameters of the route 'Muon')")
+
+
+def test_audit_says_each_route_keeps_its_own_values() -> None:
+    from paramwise.plan import audit_plan
+
+    model = GPT()
+    notes = [f.message for f in audit_plan(plan(model, issue_config()), model) if f.kind == "undecided"]
+    assert notes == ["2 parameters no rule decided: they keep AdamW's values (lr=0.0003, weight_decay=0.1)",
+                     "16 parameters no rule decided: they keep Muon's values (lr=0.02, weight_decay=0.1)"]

@@ -158,6 +158,11 @@ class DefaultOptimizerConstructor:
 
     def _plan_from_add_params(self, model: nn.Module) -> Plan:
         """The plan of a subclass's own ``add_params``: its groups, named and checked, then merged."""
+        if self.options.routes:  # its groups say nothing of routes: refuse rather than ignore them
+            raise ConfigError([Problem(("optimizer", "paramwise_cfg", "routes"), (
+                f"{type(self).__name__} plans with its own add_params, which does not route parameters; use "
+                "DefaultOptimizerConstructor (or a subclass without add_params) with routes"))],
+                title="routes with a custom add_params")
         sites = model_sites(model)
         root = sites.root
         names = sites.first_names()
@@ -335,7 +340,7 @@ class ForceDefaultOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             elif not param.requires_grad:  # mmsegmentation keeps frozen parameters, at the optimizer's defaults
                 entries.append(ParamEntry(name, param, False, *start))
         return plan_from_entries(self.spec, self.options, entries, plan.warnings, (), (), plan.duplicates,
-                                 model=model, sites=sites)
+                                 model=model, sites=sites, routes=plan.routes)
 
 
 def _set_by(key: str, base: Mapping[str, Any], value: Any, owner: str) -> tuple[Factor, ...]:
