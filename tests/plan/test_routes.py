@@ -358,3 +358,11 @@ def test_audit_says_each_route_keeps_its_own_values() -> None:
     notes = [f.message for f in audit_plan(plan(model, issue_config()), model) if f.kind == "undecided"]
     assert notes == ["2 parameters no rule decided: they keep AdamW's values (lr=0.0003, weight_decay=0.1)",
                      "16 parameters no rule decided: they keep Muon's values (lr=0.02, weight_decay=0.1)"]
+
+
+def test_param_stage_rules_keep_the_route() -> None:
+    p = plan(GPT(), issue_config(scale_rules=[dict(match=r"\.fc\.", lr_mult="2")]))
+    muon, adamw = p["blocks.0.fc.weight"], p["blocks.0.fc.bias"]
+    assert (muon.route, muon.route_reason, muon.hyperparams["route"]) == ("Muon", "hidden matrix", "Muon")
+    assert muon.hyperparams["lr"] == 0.02 * 2 and adamw.hyperparams["lr"] == 3e-4 * 2
+    assert adamw.route == adamw.hyperparams["route"] == "main"
