@@ -43,6 +43,7 @@ __all__ = [
     "plan_table",
     "plan_text",
     "plural",
+    "route_text",
     "rule_text",
     "select_rows",
     "unpadded",
@@ -94,6 +95,34 @@ def explain_text(entry: ParamEntry) -> str:
     return "; ".join(parts) or DEFAULT_RULE
 
 
+def route_text(plan: Plan, entry: ParamEntry) -> str:
+    """The optimizer a parameter goes to: its type, with the route's name where that differs (``attn (Muon)``)."""
+    kind = plan.route_names().get(entry.route, entry.route)
+    return kind if entry.route in (kind, "main") else f"{entry.route} ({kind})"
+
+
+def _route_columns(plan: Plan, reason: bool = False) -> list[str]:
+    """The route columns of a plan with routes: the optimizer (and the reason for HTML); none without routes."""
+    if not plan.routes:
+        return []
+    return ["optimizer", "route reason"] if reason else ["optimizer"]
+
+
+def _route_cells(plan: Plan, entry: ParamEntry, reason: bool = False) -> list[str]:
+    if not plan.routes:
+        return []
+    return [route_text(plan, entry), entry.route_reason] if reason else [route_text(plan, entry)]
+
+
+def _explained(plan: Plan, entry: ParamEntry) -> str:
+    """``explain_text``, led by why the parameter went to its optimizer where the plan has routes (the
+    rule column wraps, so the reason goes there rather than into a column of its own)."""
+    text = explain_text(entry)
+    if not plan.routes or not entry.route_reason:
+        return text
+    return f"{route_text(plan, entry)}: {entry.route_reason}" + ("" if text == DEFAULT_RULE else f"; {text}")
+
+
 def select_rows(plan: Plan, group_by: str = "none", name_filter: str | None = None) -> list[list[int]]:
     """The indices of the entries to show, in sections.
 
@@ -121,6 +150,10 @@ def _shape(shape: Sequence[int]) -> str:
 def _summary(plan: Plan) -> str:
     total = sum(e.numel for e in plan.entries)
     base = ", ".join(f"{k}={value_text(v)}" for k, v in plan.base.items())
+    for route in plan.routes:  # the other optimizers, in the order of the composite's children
+        args = ", ".join(f"{k}={value_text(v)}" for k, v in route.spec.kwargs.items())
+        name = "" if route.name == route.spec.type_name else f"{route.name}: "
+        base += f") + {name}{route.spec.type_name}({args}"
     return (
         f"{plan.optimizer}({base}): {plural(len(plan.entries), 'parameter')}, {plural(total, 'element')}, "
         f"{plural(len(plan.groups), 'group')}"
@@ -309,8 +342,9 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
                      style="bold cyan" if entry.rules.get(k, DEFAULT_RULE) != DEFAULT_RULE else "")
                 for k in keys
             ]
-            rule = explain_text(entry) if explain else rule_text(entry)
+            rule = _explained(plan, entry) if explain else rule_text(entry)
             cells = [Text(entry.name), Text(_shape(entry.shape)), Text(f"{entry.numel:,}"), Text(str(groups[i])),
+                     *(Text(c, style="green") for c in _route_cells(plan, entry)),
                      *values, Text(rule, style="dim" if rule == DEFAULT_RULE else "magenta")]
             rows.append((cells, n == len(section) - 1))
 
@@ -318,8 +352,10 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
         return max([cell_len(header), *(cells[column].cell_len for cells, _ in rows)])
 
     # tight: an option column as wide as its values or a word of its name (weight_decay: 'weight_')
+    route_columns = _route_columns(plan)
+    first_option = 4 + len(route_columns)
     option_widths = [max([*map(len, re.split("(?<=_)", key)),
-                          *(cells[4 + c].cell_len for cells, _ in rows)]) for c, key in enumerate(keys)]
+                          *(cells[first_option + c].cell_len for cells, _ in rows)]) for c, key in enumerate(keys)]
 
     def make(tight: tuple[int, int] | None) -> Table:
         # cells are broken between words (fold_words) before rich sees them; fold is the last resort
@@ -330,6 +366,8 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
         params.add_column("shape", overflow="fold")
         params.add_column("numel", justify="right", overflow="fold")
         params.add_column("group", justify="right", overflow="fold")
+        for column in route_columns:
+            params.add_column(column, overflow="fold")
         for key, width in zip(keys, option_widths):
             header = "\n".join(fold_words(key, width, "_")) if tight else key
             params.add_column(header, justify="right", overflow="fold", width=width if tight else None)
@@ -343,11 +381,14 @@ def plan_table(plan: Plan, *, group_by: str = "none", name_filter: str | None = 
     params = _FittedTable(make, widest(0, "name"), widest(-1, "rule"), [cells[0].plain for cells, _ in rows])
 
     group_table = Table(title="parameter groups", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("group", "params", "numel", *keys):
+    for name in ("group", "params", "numel", *route_columns[:1], *keys):
         group_table.add_column(name, justify="right", overflow="fold")
     for record, spec in zip(plan.group_records(), plan.groups):
-        settings = [value_text(spec.hyperparams.get(k, plan.base.get(k))) for k in keys]
-        group_table.add_row(str(record["group"]), str(record["params"]), f"{record['numel']:,}", *settings)
+        first = plan.entries[spec.members[0]]
+        settings = [value_text(plan.value_of(first, k) if k not in spec.hyperparams else spec.hyperparams[k])
+                    for k in keys]
+        group_table.add_row(str(record["group"]), str(record["params"]), f"{record['numel']:,}",
+                            *_route_cells(plan, first), *settings)
 
     # the summary is a line of its own, not the table's title: titles wrap to the table's width
     parts: list[Any] = [Text(_summary(plan), style="bold"), params]
@@ -370,7 +411,7 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
     """
     keys = plan.option_keys()
     groups = plan.group_of()
-    header = ["name", "shape", "numel", "group", *keys, "rule"]
+    header = ["name", "shape", "numel", "group", *_route_columns(plan), *keys, "rule"]
     rows: list[list[str]] = []
     for section in select_rows(plan, group_by, name_filter):
         if rows:
@@ -378,8 +419,9 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
         for i in section:
             entry = plan.entries[i]
             values = [value_text(plan.value_of(entry, k)) for k in keys]
-            why = explain_text(entry) if explain else rule_text(entry)
-            rows.append([entry.name, _shape(entry.shape), str(entry.numel), str(groups[i]), *values, why])
+            why = _explained(plan, entry) if explain else rule_text(entry)
+            rows.append([entry.name, _shape(entry.shape), str(entry.numel), str(groups[i]),
+                         *_route_cells(plan, entry), *values, why])
     widths = [max(len(r[c]) for r in [header, *rows] if r) for c in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     note = _filter_note(plan, sum(1 for r in rows if r), name_filter)
@@ -397,11 +439,11 @@ def plan_text(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
 def plan_html(plan: Plan) -> str:
     """The parameter table as HTML, for notebooks (``Plan._repr_html_``)."""
     keys = plan.option_keys()
-    header = ["name", "shape", "numel", "group", *keys, "rule", "factors"]
+    header = ["name", "shape", "numel", "group", *_route_columns(plan, True), *keys, "rule", "factors"]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
     for entry, group in zip(plan.entries, plan.group_of()):
-        cells = [entry.name, _shape(entry.shape), str(entry.numel), str(group),
+        cells = [entry.name, _shape(entry.shape), str(entry.numel), str(group), *_route_cells(plan, entry, True),
                  *(value_text(plan.value_of(entry, k)) for k in keys), rule_text(entry), explain_text(entry)]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     notes = [*(f"warning: {w}" for w in plan.warnings), *(f"note: {n}" for n in plan.notes)]
@@ -442,6 +484,7 @@ def plan_json(plan: Plan, *, group_by: str = "none", name_filter: str | None = N
         "notes": [str(n) for n in plan.notes],
         "frozen": list(plan.frozen),
         "duplicates": [list(pair) for pair in plan.duplicates],
+        **({"routes": plan.route_names()} if plan.routes else {}),
     })
 
 
@@ -458,6 +501,8 @@ def plan_csv(plan: Plan, *, group_by: str = "none", name_filter: str | None = No
     records = plan.to_records()
     keys = plan.option_keys()
     columns = ["name", "shape", "numel", "group", "trainable"]
+    if plan.routes:
+        columns += ["route", "optimizer", "route_reason"]
     for key in keys:
         columns += [key, f"{key}_rule"]
     out = io.StringIO()

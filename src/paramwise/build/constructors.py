@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import importlib
 import inspect
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ from paramwise.layers import is_dcn_module as is_dcn
 from paramwise.optimizers import OPTIMIZERS
 from paramwise.plan.groups import torch_param_groups
 from paramwise.plan.plan import Plan, frozen_notes, make_plan, plan_from_entries
+from paramwise.plan.routes import MAIN_ROUTE, Router, matrix_refusal
 from paramwise.plan.rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, plan_base
 from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
@@ -156,6 +158,11 @@ class DefaultOptimizerConstructor:
 
     def _plan_from_add_params(self, model: nn.Module) -> Plan:
         """The plan of a subclass's own ``add_params``: its groups, named and checked, then merged."""
+        if self.options.routes:  # its groups say nothing of routes: refuse rather than ignore them
+            raise ConfigError([Problem(("optimizer", "paramwise_cfg", "routes"), (
+                f"{type(self).__name__} plans with its own add_params, which does not route parameters; use "
+                "DefaultOptimizerConstructor (or a subclass without add_params) with routes"))],
+                title="routes with a custom add_params")
         sites = model_sites(model)
         root = sites.root
         names = sites.first_names()
@@ -227,18 +234,46 @@ class DefaultOptimizerConstructor:
                 f"this plan was made from another optimizer config ({plan.spec.type_name} with "
                 f"{dict(plan.spec.kwargs)}), not this constructor's ({self.spec.type_name} with "
                 f"{dict(self.spec.kwargs)}); plan and build with the same constructor"))], title="plan mismatch")
+        if plan.routes:
+            return self._build_routes(plan)
         check_optimizer_constraints(self.spec, plan.entries)
         # the groups are new and hold 100k tensors at most: passed on without build_from_cfg's copy
         kwargs = {self.spec.params_arg: torch_param_groups(plan.entries, plan.groups), **copy_config(self.spec.kwargs)}
-        try:
-            optimizer = call_target(self.spec.cls, kwargs, OPTIMIZERS.name, self.spec.type_name)
-        except BuildTargetError as e:
-            raise _refused(self.spec, e) from e.__cause__
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise ConfigError([Problem(("optimizer", "type"), (
-                f"{self.spec.type_name} returned {type(optimizer).__name__}, not a torch.optim.Optimizer; name an "
-                "optimizer class, or a factory that returns one"), kind="type")], title="not an optimizer")
+        optimizer = self._construct(self.spec, kwargs, ("optimizer",))
         return enable_state_by_name(optimizer)  # load_state_dict matches saved state by parameter name
+
+    def _build_routes(self, plan: Plan) -> torch.optim.Optimizer:
+        """One child optimizer per route (main first, then the routes in config order), in one HybridOptimizer.
+
+        A route with no parameters (``allow_empty``, or main when every parameter is routed) has no child:
+        torch refuses an optimizer without parameters. Groups added later go where ``Router`` says.
+        """
+        children: dict[str, torch.optim.Optimizer] = {}
+        parts = [(MAIN_ROUTE, self.spec, ("optimizer",)),
+                 *((r.name, r.spec, (*r.path, "optimizer")) for r in plan.routes)]
+        for name, spec, root in parts:
+            groups = [g for g in plan.groups if plan.entries[g.members[0]].route == name]
+            if not groups:
+                continue
+            check_optimizer_constraints(spec, [plan.entries[i] for g in groups for i in g.members], root)
+            kwargs = {spec.params_arg: torch_param_groups(plan.entries, groups), **copy_config(spec.kwargs)}
+            children[name] = self._construct(spec, kwargs, root)
+        # the composite lives in build/hybrid.py; imported by name so this module loads without it
+        hybrid = importlib.import_module("paramwise.build.hybrid").HybridOptimizer
+        known = {e.name: e.route for e in plan.entries}
+        return hybrid(children, router=Router(plan.routes, known))  # type: ignore[no-any-return]
+
+    def _construct(self, spec: OptimizerSpec, kwargs: dict[str, Any], root: tuple[str, ...]) -> torch.optim.Optimizer:
+        """``spec``'s optimizer from ``kwargs``; what it refuses is a ConfigError at ``root``."""
+        try:
+            optimizer = call_target(spec.cls, kwargs, OPTIMIZERS.name, spec.type_name)
+        except BuildTargetError as e:
+            raise _refused(spec, e, root) from e.__cause__
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ConfigError([Problem((*root, "type"), (
+                f"{spec.type_name} returned {type(optimizer).__name__}, not a torch.optim.Optimizer; name an "
+                "optimizer class, or a factory that returns one"), kind="type")], title="not an optimizer")
+        return optimizer
 
     def __call__(self, model: nn.Module) -> torch.optim.Optimizer:
         with gc_paused():
@@ -305,7 +340,7 @@ class ForceDefaultOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             elif not param.requires_grad:  # mmsegmentation keeps frozen parameters, at the optimizer's defaults
                 entries.append(ParamEntry(name, param, False, *start))
         return plan_from_entries(self.spec, self.options, entries, plan.warnings, (), (), plan.duplicates,
-                                 model=model, sites=sites)
+                                 model=model, sites=sites, routes=plan.routes)
 
 
 def _set_by(key: str, base: Mapping[str, Any], value: Any, owner: str) -> tuple[Factor, ...]:
@@ -328,7 +363,7 @@ def _param_by_name(root: nn.Module, name: str) -> torch.Tensor:
     return root.get_submodule(module_name)._parameters[leaf] if module_name else root._parameters[leaf]  # type: ignore[return-value]
 
 
-def _refused(spec: OptimizerSpec, error: BuildTargetError) -> Exception:
+def _refused(spec: OptimizerSpec, error: BuildTargetError, root: tuple[str, ...] = ("optimizer",)) -> Exception:
     """The optimizer's own TypeError or ValueError about its arguments as a ConfigError at the optimizer
     (at the argument, when the message names exactly one that the config sets); anything else as it was."""
     cause = error.__cause__
@@ -336,22 +371,23 @@ def _refused(spec: OptimizerSpec, error: BuildTargetError) -> Exception:
         return error
     text = safe_str(cause, 4000)
     named = [key for key in spec.kwargs if isinstance(key, str) and re.search(rf"\b{re.escape(key)}\b", text)]
-    path = ("optimizer", named[0]) if len(named) == 1 else ("optimizer",)
+    path = (*root, named[0]) if len(named) == 1 else root
     return ConfigError([Problem(path, (
         f"{spec.type_name} refused its arguments: {type(cause).__name__}: {text}"),
         kind="type" if isinstance(cause, TypeError) else "value")], title="invalid optimizer arguments")
 
 
-def check_optimizer_constraints(spec: OptimizerSpec, entries: Sequence[ParamEntry]) -> None:
-    """Check what an optimizer requires of its parameters before torch does, naming the parameters."""
-    muon = getattr(torch.optim, "Muon", None)
-    if muon is not None and isinstance(spec.cls, type) and issubclass(spec.cls, muon):
-        flat = [f"{e.name} {tuple(e.shape)}" for e in entries if e.param.ndim != 2]
-        if flat:
-            raise ConfigError([Problem(("optimizer", "type"), (
-                f"{spec.type_name} only optimizes 2-D matrices, but {len(flat)} parameters are not 2-D: "
-                f"{short_list(flat)}. Freeze them, or give them to another optimizer (e.g. AdamW) and only "
-                "the matrices to Muon"))], title="optimizer constraint")
+def check_optimizer_constraints(
+    spec: OptimizerSpec, entries: Sequence[ParamEntry], root: tuple[str, ...] = ("optimizer",)
+) -> None:
+    """Check what an optimizer requires of its parameters before torch does, naming the parameters
+    (Muon: 2-D only; BatchedMuon: 2-D, or more with flatten=True); ``root`` is the optimizer's config path."""
+    flat = [f"{e.name} {tuple(e.shape)}" for e in entries if matrix_refusal(spec, e.shape) is not None]
+    if flat:
+        raise ConfigError([Problem((*root, "type"), (
+            f"{spec.type_name} only optimizes 2-D matrices, but {len(flat)} parameters are not 2-D: "
+            f"{short_list(flat)}. Freeze them, or route them to another optimizer (paramwise_cfg['routes']: "
+            "Muon for params='hidden_matrices', the rest to the main optimizer)"))], title="optimizer constraint")
 
 
 _WHOLE_CONFIG_FIX = (

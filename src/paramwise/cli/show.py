@@ -39,7 +39,8 @@ def add_parser(subparsers: Subparsers) -> None:
                         help="order the rows in model order (none), or in sections per rule or per group")
     parser.add_argument("--filter", metavar="SUBSTR", help="only parameters whose name contains SUBSTR")
     parser.add_argument("--explain", action="store_true",
-                        help="show each changed value as the product of its factors (base x each rule's multiplier)")
+                        help="show each changed value as the product of its factors (base x each rule's "
+                             "multiplier), and with paramwise_cfg['routes'] why each parameter went to its optimizer")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -341,12 +341,17 @@ def audit_plan(plan: Plan, model: nn.Module, *, norm_types: Sequence[type | str]
     else:
         findings.append(Finding("groups", (), f"{plural(groups, 'parameter group')}", level="note"))
     if any(_decided(e) for e in plan.entries):
-        undecided = tuple(e.name for e in plan.entries if e.trainable and not _decided(e))
-        if undecided:
-            base = ", ".join(f"{k}={format_value(v)}" for k, v in plan.base.items() if k in ("lr", "weight_decay"))
-            findings.append(Finding("undecided", undecided, (
-                f"{plural(len(undecided), 'parameter')} no rule decided: "
-                f"{'it keeps' if len(undecided) == 1 else 'they keep'} the optimizer's values"
+        # with routes, each parameter keeps its own route's values: one note per route
+        for route, kind in plan.route_names().items():
+            names = tuple(e.name for e in plan.entries if e.trainable and not _decided(e) and e.route == route)
+            if not names:
+                continue
+            base = ", ".join(f"{k}={format_value(v)}" for k, v in plan.route_base(route).items()
+                             if k in ("lr", "weight_decay"))
+            whose = f"{kind}'s" if plan.routes else "the optimizer's"
+            findings.append(Finding("undecided", names, (
+                f"{plural(len(names), 'parameter')} no rule decided: "
+                f"{'it keeps' if len(names) == 1 else 'they keep'} {whose} values"
                 f"{f' ({base})' if base else ''}"), level="note"))
     if plan.frozen:
         findings.append(Finding("frozen", tuple(plan.frozen), (

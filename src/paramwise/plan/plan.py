@@ -11,7 +11,7 @@ when a plan is shown.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
@@ -20,6 +20,7 @@ from torch import nn
 from paramwise.errors import ConfigError, InternalError, Problem
 from paramwise.plan.diagnostics import idle_entries
 from paramwise.plan.groups import GroupSpec, group_entries
+from paramwise.plan.routes import MAIN_ROUTE, RouteSpec, route_rules
 from paramwise.plan.rules import DEFAULT_RULE, ParamEntry, apply_rules
 from paramwise.plan.spec import OptimizerSpec, ParamwiseOptions
 from paramwise.suggestions import format_value, plural, short_list
@@ -42,6 +43,7 @@ class Plan:
     duplicates: tuple[tuple[str, str], ...] = ()  # (skipped name, kept name)
     spec: OptimizerSpec | None = field(default=None, repr=False, compare=False)  # what it was made from
     sites: Sites | None = field(default=None, repr=False, compare=False)  # the walk of the model it was made for
+    routes: tuple[RouteSpec, ...] = ()  # paramwise_cfg['routes'], checked; empty without routes
 
     def __iter__(self) -> Iterator[ParamEntry]:
         return iter(self.entries)
@@ -64,12 +66,26 @@ class Plan:
         return index
 
     def value_of(self, entry: ParamEntry, key: str) -> Any:
-        """``entry``'s value of ``key``: its own, else the optimizer config's (None when neither has it)."""
-        return entry.hyperparams.get(key, self.base.get(key))
+        """``entry``'s value of ``key``: its own, else its optimizer config's (None when neither has it)."""
+        return entry.hyperparams.get(key, self.route_base(entry.route).get(key))
+
+    def route_base(self, route: str) -> Mapping[str, Any]:
+        """The keyword arguments of a route's optimizer (the main one's for ``"main"``)."""
+        for spec in self.routes:
+            if spec.name == route:
+                return spec.spec.kwargs
+        return self.base
+
+    def route_names(self) -> dict[str, str]:
+        """Route name -> its optimizer's type, main first, then the routes in config order."""
+        return {MAIN_ROUTE: self.optimizer, **{r.name: r.spec.type_name for r in self.routes}}
 
     def option_keys(self) -> list[str]:
-        """Every hyperparameter named in any entry: lr and weight_decay first, then the rest sorted."""
-        keys = {k for e in self.entries for k in e.hyperparams}
+        """Every hyperparameter named in any entry: lr and weight_decay first, then the rest sorted.
+
+        ``route`` is left out: it is a column of its own (see ``to_records``).
+        """
+        keys = {k for e in self.entries for k in e.hyperparams} - {"route"}
         head = [k for k in ("lr", "weight_decay") if k in keys]
         return head + sorted(keys - set(head))
 
@@ -86,6 +102,10 @@ class Plan:
                 "group": group,
                 "trainable": entry.trainable,
             }
+            if self.routes:
+                record["route"] = entry.route
+                record["optimizer"] = self.route_names()[entry.route]
+                record["route_reason"] = entry.route_reason
             for key in keys:
                 record[key] = self.value_of(entry, key)
                 record[f"{key}_rule"] = entry.rules.get(key, DEFAULT_RULE)
@@ -215,26 +235,35 @@ def plan_from_entries(
     duplicates: Sequence[tuple[str, str]] = (),
     model: nn.Module | None = None,
     sites: Sites | None = None,
+    routes: Sequence[RouteSpec] = (),
 ) -> Plan:
     """Group resolved entries into a Plan (the last step of planning, shared by every constructor).
 
     With ``model``, first check that the entries hold each of its trainable parameters exactly
     once (:func:`check_entries_cover`); every constructor that plans a model should pass it.
-    ``sites`` is the walk of the model the entries came from, kept for the audit.
+    ``sites`` is the walk of the model the entries came from, kept for the audit. With ``routes``
+    the groups come route by route (main first, then the routes in config order), the order of the
+    composite optimizer's children.
     """
     if model is not None:
         check_entries_cover(model, entries)
+    groups = group_entries(entries, spec.kwargs, options.group_by)
+    if routes:
+        rank = {name: i for i, name in enumerate((MAIN_ROUTE, *(r.name for r in routes)))}
+        ordered = sorted(groups, key=lambda g: rank[entries[g.members[0]].route])
+        groups = tuple(replace(g, index=i) for i, g in enumerate(ordered))
     return Plan(
         optimizer=spec.type_name,
         base=dict(spec.kwargs),
         entries=tuple(entries),
-        groups=group_entries(entries, spec.kwargs, options.group_by),
+        groups=groups,
         warnings=tuple(warnings),
         notes=tuple(notes),
         frozen=tuple(frozen),
         duplicates=tuple(duplicates),
         spec=spec,
         sites=sites,
+        routes=tuple(routes),
     )
 
 
@@ -250,7 +279,10 @@ def make_plan(
     lost or doubled a trainable parameter.
     """
     sites = model_sites(model)
-    outcome = apply_rules(model, spec, options, extra_rules=extra_rules, sites=sites)
+    if options.routes:
+        outcome = route_rules(model, spec, options, extra_rules, sites)
+    else:
+        outcome = apply_rules(model, spec, options, extra_rules=extra_rules, sites=sites)
     idle = idle_entries(outcome, options, sites)
     if idle.unmatched and options.strict:
         title = "config entries that match nothing in the model (paramwise_cfg['strict']=True)"
@@ -265,4 +297,4 @@ def make_plan(
         found.insert(0, Problem(("model",), "has shared parameters, optimized once under their first name: "
                                             f"{short_list(pairs)}"))
     return plan_from_entries(spec, options, outcome.entries, found, frozen_notes(outcome.frozen),
-                             outcome.frozen, outcome.duplicates, model=model, sites=sites)
+                             outcome.frozen, outcome.duplicates, model=model, sites=sites, routes=options.routes)

@@ -97,6 +97,8 @@ class ParamEntry(NamedTuple):
     hyperparams: Mapping[str, Any]
     rules: Mapping[str, str]
     factors: Mapping[str, tuple[Factor, ...]] = MappingProxyType({})
+    route: str = "main"  # the optimizer it goes to: "main", or a route of paramwise_cfg['routes']
+    route_reason: str = ""  # why it went there (or why a matrix stayed with main), e.g. "embedding (nn.Embedding)"
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -312,6 +314,7 @@ def apply_rules(
     recurse: bool = True,
     extra_rules: Sequence[Any] = (),
     sites: Sites | None = None,
+    route: str | None = None,
 ) -> RuleOutcome:
     """Resolve every parameter's hyperparameters (linear time), from ``sites`` or one walk of ``model``.
 
@@ -320,10 +323,14 @@ def apply_rules(
     ``root_in_dcn`` says its parent is a deformable conv (mmengine's ``add_params(params, module,
     prefix, is_dcn_module)``); without ``recurse`` only ``model``'s own parameters are resolved.
     ``extra_rules`` are ``param``-stage rules (layer decay, width scaling) applied after the others.
+    ``route`` names the route these parameters go to (plan/routes.py): it is then a hyperparameter of
+    every entry, so groups never mix routes.
     """
     if sites is None:
         sites = (model_sites if recurse else own_sites)(model, root_prefix, root_in_dcn)
     base = plan_base(spec, options)
+    if route is not None:
+        base["route"] = route
     rules = build_rules(options, extra_rules)
     base_factors = {k: (Factor(k, "base", v, DEFAULT_RULE),) for k, v in base.items()}
     custom_rules = [r for r in rules if r.stage == "custom"]
@@ -337,6 +344,7 @@ def apply_rules(
     frozen: list[str] = []
     duplicates: list[tuple[str, str]] = []
     include_frozen = options.frozen == "include"
+    entry_route = "main" if route is None else route
 
     def resolved(custom: CustomKeyRule | None, facts: Facts) -> Outcome:
         return _outcome(base_factors, _stage_factors(custom, facts, rules, spec, options))
@@ -411,7 +419,7 @@ def apply_rules(
                 these = module_outcomes(matched, module, prefix, parent_is_dcn)
             found = these[(leaf == "bias") * 2 + (param.ndim == 1)]
         # tuple.__new__ skips NamedTuple's Python-level __new__: a third of the per-parameter cost
-        entries.append(new_entry(ParamEntry, (name, param, trainable, *found)))
+        entries.append(new_entry(ParamEntry, (name, param, trainable, *found, entry_route, "")))
         if param_rules:
             modules.append(module)
 
@@ -437,5 +445,5 @@ def _apply_param_rules(
         outcome = cache.get(key)
         if outcome is None:
             outcome = cache[key] = _extend((entry.hyperparams, entry.rules, entry.factors), extra)
-        out.append(ParamEntry(entry.name, entry.param, entry.trainable, *outcome))
+        out.append(ParamEntry(entry.name, entry.param, entry.trainable, *outcome, entry.route, entry.route_reason))
     return out

@@ -63,7 +63,7 @@ LR_MULTS = ("bias_lr_mult", "dcn_offset_lr_mult")
 DECAY_MULTS = ("norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult", "flat_decay_mult")
 PARAMWISE_KEYS = frozenset(
     {*LR_MULTS, *DECAY_MULTS, "custom_keys", "bypass_duplicate", "norm_types", "frozen", "strict", "group_by",
-     "group_flags", "force_default_settings", "compose"}
+     "group_flags", "force_default_settings", "compose", "routes"}
 )
 FROZEN_CHOICES = ("exclude", "include")
 GROUP_BY_CHOICES = ("hyperparams", "param")
@@ -127,6 +127,7 @@ class ParamwiseOptions:
     compose: bool = False  # paramwise: built-in rules multiply a custom key's values
     extra: Mapping[str, Any] = field(default_factory=dict)  # keys a custom constructor reads itself
     param_rules: tuple[Any, ...] = ()  # rules of the param stage, from PARAM_RULE_OPTIONS
+    routes: tuple[Any, ...] = ()  # RouteSpec per entry of paramwise_cfg['routes'] (plan/routes.py), in order
 
 
 @dataclass(frozen=True)
@@ -301,42 +302,43 @@ def _check_mult(value: Any, path: Path, problems: list[Problem]) -> float | None
     return None if found else float(value)
 
 
-def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | None:
+def _resolve_optimizer(cfg: Any, problems: list[Problem], root: Path = _ROOT) -> OptimizerSpec | None:
+    """The checked spec of an optimizer config at ``root`` (the main one, or a route's); None when unusable."""
     if not isinstance(cfg, Mapping):
-        problems.append(Problem(_ROOT, f"must be a dict with a 'type' key, got {type(cfg).__name__}", kind="type"))
+        problems.append(Problem(root, f"must be a dict with a 'type' key, got {type(cfg).__name__}", kind="type"))
         return None
     cfg = dict(cfg)
     for key in [k for k in cfg if k in ("paramwise_cfg", "paramwise_options", "constructor")]:
         value = cfg.pop(key)
         if key == "paramwise_options":
-            problems.append(Problem((*_ROOT, key), "is the old mmcv spelling; rename it to 'paramwise_cfg'"))
+            problems.append(Problem((*root, key), "is the old mmcv spelling; rename it to 'paramwise_cfg'"))
         elif value is not None:
             problems.append(Problem(
-                (*_ROOT, key),
+                (*root, key),
                 f"is not an optimizer argument: pass the optimizer config to build_optimizer(model, cfg), "
                 f"which takes {key!r} out, or give it to the constructor separately",
             ))
     for key in [k for k in cfg if not isinstance(k, str)]:
         cfg.pop(key)
-        problems.append(Problem((*_ROOT, _key_text(key)), (
+        problems.append(Problem((*root, _key_text(key)), (
             f"is a key of type {type(key).__name__}; optimizer arguments are named by strings"), kind="type"))
     for key in [k for k in cfg if k in PARAMWISE_KEYS]:
         cfg.pop(key)
-        problems.append(Problem((*_ROOT, key), "is a paramwise_cfg option; move it into paramwise_cfg"))
+        problems.append(Problem((*root, key), "is a paramwise_cfg option; move it into paramwise_cfg"))
     type_value = cfg.pop("type", None)
     if type_value is None:
-        problems.append(Problem((*_ROOT, "type"), "is missing: name the optimizer, e.g. type='AdamW'", kind="missing"))
+        problems.append(Problem((*root, "type"), "is missing: name the optimizer, e.g. type='AdamW'", kind="missing"))
         return None
     try:
-        cls = _optimizer_class(type_value)
+        cls = _optimizer_class(type_value, (*root, "type"))
     except (ParamwiseError, ImportError) as e:
-        problems.append(Problem((*_ROOT, "type"), str(e)))
+        problems.append(Problem((*root, "type"), str(e)))
         return None
     not_optimizer = _not_an_optimizer(cls)
     if not_optimizer is not None:
         kind = "value" if isinstance(type_value, str) or callable(type_value) else "type"
         shown = "" if not_optimizer.startswith("is ") else f", got {safe_repr(type_value)}"
-        problems.append(Problem((*_ROOT, "type"), f"{not_optimizer}{shown}", kind=kind))
+        problems.append(Problem((*root, "type"), f"{not_optimizer}{shown}", kind=kind))
         return None
     name = getattr(cls, "__name__", None)
     type_name = type_value if isinstance(type_value, str) else name if isinstance(name, str) else safe_repr(cls)
@@ -348,7 +350,7 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
         for key in cfg:
             if key not in accepted:
                 problems.append(Problem(
-                    (*_ROOT, key),
+                    (*root, key),
                     f"{type_name} does not take {key!r}.{did_you_mean(key, accepted)} "
                     f"It takes: {', '.join(sorted(accepted))}",
                 ))
@@ -358,17 +360,17 @@ def _resolve_optimizer(cfg: Any, problems: list[Problem]) -> OptimizerSpec | Non
     base_lr = cfg.get("lr", None if default_lr is _MISSING else default_lr)
     if "lr" not in cfg and default_lr is _MISSING and "lr" in named:
         message = f"is missing and {type_name} has no default lr; set lr"
-        problems.append(Problem((*_ROOT, "lr"), message, kind="missing"))
+        problems.append(Problem((*root, "lr"), message, kind="missing"))
     elif "lr" in cfg and cfg["lr"] is None and default_lr is not None:
         # `lr:` left empty in YAML: torch would fail comparing None with a number, far from the cause
         default = "" if default_lr is _MISSING else f", or remove the key to use {type_name}'s default {default_lr}"
-        problems.append(Problem((*_ROOT, "lr"), f"is empty (None); write a number{default}"))
+        problems.append(Problem((*root, "lr"), f"is empty (None); write a number{default}"))
     base_wd = cfg.get("weight_decay")
     for key, value in cfg.items():
         if (key == "lr" and value is None) or (accepted is not None and key not in accepted):
             continue  # reported above
-        problems += _argument_problems(cls, key, value, (*_ROOT, key))
-    _check_nesterov(cls, cfg, problems)
+        problems += _argument_problems(cls, key, value, (*root, key))
+    _check_nesterov(cls, cfg, problems, root)
     return OptimizerSpec(
         cls=cls,
         type_name=type_name,
@@ -390,7 +392,7 @@ def _plain_name(value: Any) -> str:
     return text if isinstance(text, str) else safe_repr(value)
 
 
-def _check_nesterov(cls: Any, cfg: Mapping[str, Any], problems: list[Problem]) -> None:
+def _check_nesterov(cls: Any, cfg: Mapping[str, Any], problems: list[Problem], root: Path = _ROOT) -> None:
     """SGD's nesterov needs momentum > 0 and no dampening: say so at the path, before torch does without one."""
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.SGD)) or cfg.get("nesterov") is not True:
         return
@@ -399,19 +401,19 @@ def _check_nesterov(cls: Any, cfg: Mapping[str, Any], problems: list[Problem]) -
     if not _number_problems(momentum, ()) and not _number_problems(dampening, ()) and (
         float(momentum) <= 0 or float(dampening) != 0
     ):
-        problems.append(Problem((*_ROOT, "nesterov"), (
+        problems.append(Problem((*root, "nesterov"), (
             f"needs momentum > 0 and dampening = 0, got momentum={format_value(momentum)} and "
             f"dampening={format_value(dampening)}; set momentum (e.g. 0.9) or nesterov=False")))
 
 
-def _optimizer_class(type_value: Any) -> Any:
+def _optimizer_class(type_value: Any, where: Path = (*_ROOT, "type")) -> Any:
     """The class a config's ``type`` names: a registry name, a class, or a lazy import from a config file."""
     if isinstance(type_value, str):
         return OPTIMIZERS.get(type_value)
     from paramwise.config.lazy import LazyObject  # light: no torch, no config machinery
 
     if isinstance(type_value, LazyObject):  # `from torch.optim import AdamW` in a lazy config
-        return type_value.resolve("optimizer.type")
+        return type_value.resolve(".".join(where))
     return type_value
 
 
@@ -568,6 +570,10 @@ def _resolve_paramwise(
     if values.get("force_default_settings") and values.get("compose"):
         problems.append(Problem((*_PW, "compose"), "and force_default_settings both say how built-in rules meet "
                                                    "custom keys (multiply, or replace as mmsegmentation); keep one"))
+    if "routes" in pw:
+        from paramwise.plan.routes import resolve_routes  # routes.py builds on this module's checks
+
+        values["routes"] = resolve_routes(pw["routes"], pw.get("custom_keys"), flags, spec, problems)
     values["extra"] = extra
     rules = [handler(pw[key], pw, spec, (*_PW, key), problems) for key, handler in rule_options.items()]
     values["param_rules"] = tuple(r for r in rules if r is not None)
