@@ -1,16 +1,8 @@
-"""Building a config with routes: one child optimizer per route inside the HybridOptimizer of issue 18.
-
-Until ``paramwise.build.hybrid`` lands (the hybrid helper writes it), the tests run against a minimal
-fake of its contract: ``children`` in the order given, and their groups (the same dicts) concatenated.
-"""
+"""Building a config with routes: one child optimizer per route inside a HybridOptimizer."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
 import warnings
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -18,42 +10,8 @@ import torch
 from torch import nn
 
 from gpt_like import GPT, MUON_CONFIG, Conv, issue_config
-from paramwise import build_optim_wrapper, build_optimizer, plan_params
+from paramwise import HybridOptimizer, build_optim_wrapper, build_optimizer, plan_params
 from paramwise.errors import ConfigError
-
-
-class FakeHybrid(torch.optim.Optimizer):
-    """The contract's surface that the build step needs: children, concatenated groups, step, zero_grad."""
-
-    def __init__(self, children: Mapping[str, torch.optim.Optimizer],
-                 router: Callable[[dict[str, Any]], str] | None = None) -> None:
-        self.children = dict(children)
-        self.router = router
-        self.defaults: dict[str, Any] = {}
-        self.param_groups = [g for child in self.children.values() for g in child.param_groups]
-        self.state = {p: s for child in self.children.values() for p, s in child.state.items()}  # type: ignore[assignment]
-        self._optimizer_step_pre_hooks: dict[int, Any] = {}
-        self._optimizer_step_post_hooks: dict[int, Any] = {}
-
-    def step(self, closure: Any = None) -> None:  # type: ignore[override]
-        for child in self.children.values():
-            child.step()
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for child in self.children.values():
-            child.zero_grad(set_to_none)
-
-
-@pytest.fixture
-def hybrid(monkeypatch: pytest.MonkeyPatch) -> type:
-    """The real HybridOptimizer where it exists, else the fake, installed where the build imports it from."""
-    try:
-        return importlib.import_module("paramwise.build.hybrid").HybridOptimizer  # type: ignore[no-any-return]
-    except ImportError:
-        module = types.ModuleType("paramwise.build.hybrid")
-        module.HybridOptimizer = FakeHybrid  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "paramwise.build.hybrid", module)
-        return FakeHybrid
 
 
 def build(model: nn.Module, cfg: dict[str, Any]) -> Any:
@@ -66,10 +24,10 @@ def hidden(model: GPT) -> list[nn.Parameter]:
     return [p for n, p in model.named_parameters() if n.startswith("blocks") and p.ndim == 2]
 
 
-def test_issue_config_builds_children_in_order(hybrid: type) -> None:
+def test_issue_config_builds_children_in_order() -> None:
     model = GPT()
     optimizer = build(model, issue_config())
-    assert isinstance(optimizer, hybrid) and isinstance(optimizer, torch.optim.Optimizer)
+    assert isinstance(optimizer, HybridOptimizer) and isinstance(optimizer, torch.optim.Optimizer)
     assert list(optimizer.children) == ["main", "Muon"]
     assert type(optimizer.children["main"]) is torch.optim.AdamW
     assert type(optimizer.children["Muon"]) is torch.optim.Muon
@@ -84,7 +42,7 @@ def test_issue_config_builds_children_in_order(hybrid: type) -> None:
 
 
 @pytest.mark.parametrize("tied", [False, True])
-def test_five_steps_match_a_hand_built_pair(hybrid: type, tied: bool) -> None:
+def test_five_steps_match_a_hand_built_pair(tied: bool) -> None:
     cfg = issue_config(bypass_duplicate=True)
     model, reference = GPT(tied=tied), GPT(tied=tied)
     optimizer = build(model, cfg)
@@ -108,19 +66,19 @@ def test_five_steps_match_a_hand_built_pair(hybrid: type, tied: bool) -> None:
         assert torch.equal(a, b), name
 
 
-def test_plan_params_and_wrapper_work_with_routes(hybrid: type) -> None:
+def test_plan_params_and_wrapper_work_with_routes() -> None:
     model = GPT()
     plan = plan_params(model, issue_config())
     assert [g.hyperparams["route"] for g in plan.groups][-1] == "Muon"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         wrapper = build_optim_wrapper(model, dict(optimizer=issue_config(), clip_grad=dict(max_norm=1.0)))
-    assert isinstance(wrapper.optimizer, hybrid)
+    assert isinstance(wrapper.optimizer, HybridOptimizer)
     model(torch.zeros(1, 4, dtype=torch.long)).sum().backward()
     wrapper.step()
 
 
-def test_router_sends_new_groups_by_the_plan_rules(hybrid: type) -> None:
+def test_router_sends_new_groups_by_the_plan_rules() -> None:
     model = GPT()
     optimizer = build(model, issue_config())
     router = optimizer.router
@@ -137,14 +95,14 @@ def test_router_sends_new_groups_by_the_plan_rules(hybrid: type) -> None:
         router({"params": [extra.weight], "route": "muon"})
 
 
-def test_everything_routed_leaves_no_main_child(hybrid: type) -> None:
+def test_everything_routed_leaves_no_main_child() -> None:
     model = nn.Sequential(nn.Linear(8, 8, bias=False), nn.Linear(8, 8, bias=False))
     cfg = dict(type="AdamW", lr=1e-3, paramwise_cfg=dict(routes=[dict(params="matrices",
                                                                          optimizer=dict(MUON_CONFIG))]))
     assert list(build(model, cfg).children) == ["Muon"]
 
 
-def test_route_optimizer_refusal_at_its_path(hybrid: type) -> None:
+def test_route_optimizer_refusal_at_its_path() -> None:
     class Picky(torch.optim.SGD):
         def __init__(self, params: Any, lr: float = 0.1, mode: str = "a") -> None:
             if mode != "a":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import importlib
 import inspect
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -258,10 +257,9 @@ class DefaultOptimizerConstructor:
             check_optimizer_constraints(spec, [plan.entries[i] for g in groups for i in g.members], root)
             kwargs = {spec.params_arg: torch_param_groups(plan.entries, groups), **copy_config(spec.kwargs)}
             children[name] = self._construct(spec, kwargs, root)
-        # the composite lives in build/hybrid.py; imported by name so this module loads without it
-        hybrid = importlib.import_module("paramwise.build.hybrid").HybridOptimizer
+        from paramwise.build.hybrid import HybridOptimizer  # only configs with routes need it
         known = {e.name: e.route for e in plan.entries}
-        return hybrid(children, router=Router(plan.routes, known))  # type: ignore[no-any-return]
+        return HybridOptimizer(children, router=Router(plan.routes, known))
 
     def _construct(self, spec: OptimizerSpec, kwargs: dict[str, Any], root: tuple[str, ...]) -> torch.optim.Optimizer:
         """``spec``'s optimizer from ``kwargs``; what it refuses is a ConfigError at ``root``."""
