@@ -54,14 +54,14 @@ R0 = "optimizer -> paramwise_cfg -> routes -> [0]"
 def test_gpt_untied_every_route_and_reason() -> None:
     p = plan(GPT(), issue_config())
     expected: dict[str, tuple[str, str]] = {"tok.weight": ("main", "embedding (nn.Embedding)"),
-                                            "norm.weight": ("main", ""),
+                                            "norm.weight": ("main", "not a matrix (1-D)"),
                                             "lm_head.weight": ("main", "output head ('lm_head')")}
     for i in range(4):
         for linear in ("qkv", "proj", "fc", "out"):
             expected[f"blocks.{i}.{linear}.weight"] = ("Muon", "hidden matrix")
-            expected[f"blocks.{i}.{linear}.bias"] = ("main", "")
+            expected[f"blocks.{i}.{linear}.bias"] = ("main", "not a matrix (1-D)")
         for norm in ("norm1", "norm2"):
-            expected[f"blocks.{i}.{norm}.weight"] = ("main", "")
+            expected[f"blocks.{i}.{norm}.weight"] = ("main", "not a matrix (1-D)")
     assert routes_of(p) == expected
 
 
@@ -79,18 +79,19 @@ def test_get_input_and_output_embeddings() -> None:
     assert routes_of(plan(Unembed(), issue_config())) == {
         "wte.weight": ("main", "input embeddings (get_input_embeddings())"),
         "mix.weight": ("Muon", "hidden matrix"),
-        "mix.bias": ("main", ""),
+        "mix.bias": ("main", "not a matrix (1-D)"),
         "unembed.weight": ("main", "output embeddings (get_output_embeddings())"),
     }
 
 
 def test_heads_named_head_and_classifier() -> None:
     assert routes_of(plan(ViTHead(), issue_config())) == {
-        "patch.weight": ("Muon", "hidden matrix"), "patch.bias": ("main", ""),
-        "norm.weight": ("main", ""), "norm.bias": ("main", ""),
-        "head.weight": ("main", "output head ('head')"), "head.bias": ("main", ""),
-        "classifier.0.weight": ("Muon", "hidden matrix"), "classifier.0.bias": ("main", ""),
-        "classifier.2.weight": ("main", "output head ('classifier')"), "classifier.2.bias": ("main", ""),
+        "patch.weight": ("Muon", "hidden matrix"), "patch.bias": ("main", "not a matrix (1-D)"),
+        "norm.weight": ("main", "not a matrix (1-D)"), "norm.bias": ("main", "not a matrix (1-D)"),
+        "head.weight": ("main", "output head ('head')"), "head.bias": ("main", "not a matrix (1-D)"),
+        "classifier.0.weight": ("Muon", "hidden matrix"), "classifier.0.bias": ("main", "not a matrix (1-D)"),
+        "classifier.2.weight": ("main", "output head ('classifier')"),
+        "classifier.2.bias": ("main", "not a matrix (1-D)"),
     }
 
 
@@ -113,13 +114,13 @@ def test_conv_net_with_flatten() -> None:
     cfg = route_cfg(dict(params="hidden_matrices", optimizer=dict(type=BatchedMuon, flatten=True)))
     assert routes_of(plan(Conv(), cfg)) == {
         "stem.weight": ("BatchedMuon", "hidden matrix (conv kernel flattened to 16x27)"),
-        "stem.bias": ("main", ""),
-        "bn.weight": ("main", ""), "bn.bias": ("main", ""),
+        "stem.bias": ("main", "not a matrix (1-D)"),
+        "bn.weight": ("main", "not a matrix (1-D)"), "bn.bias": ("main", "not a matrix (1-D)"),
         "dw.weight": ("main", "unit dimension (16x1x3x3)"),
         "narrow.weight": ("main", "very small side (2 < 4)"),
         "wide.weight": ("main", "extreme aspect ratio (256:1 > 128:1)"),
         "classifier.weight": ("main", "output head ('classifier')"),
-        "classifier.bias": ("main", ""),
+        "classifier.bias": ("main", "not a matrix (1-D)"),
     }
 
 

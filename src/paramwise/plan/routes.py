@@ -341,9 +341,9 @@ def _matches(patterns: Sequence[str], name: str, prefix: str) -> str | None:
 
 
 def _hidden_matrix(route: RouteSpec, pid: int, shape: Sequence[int], facts: _Facts) -> tuple[bool, str]:
-    """Whether 'hidden_matrices' takes a parameter, with the reason either way ('' for a plain non-matrix)."""
+    """Whether 'hidden_matrices' takes a parameter, with the reason either way."""
     if len(shape) < 2:
-        return False, ""
+        return False, f"not a matrix ({len(shape)}-D)"
     if pid in facts.embedding:
         return False, facts.embedding[pid]
     if pid in facts.head:
