@@ -50,6 +50,9 @@ def add_parser(subparsers: Subparsers) -> None:
                         help="iterations per epoch, for schedules with by_epoch=True (mmdetection's default)")
     parser.add_argument("--input-shape", metavar="C,H,W",
                         help="shape of one example, for models that do not declare it (e.g. 3,224,224)")
+    parser.add_argument("--no-hybrid", action="store_true",
+                        help="skip the second part of the default demo (Muon for a small language model's hidden "
+                             "matrices, AdamW for the rest); it runs only when no --config is given")
 
 
 def _input_shape(text: str | None, model: Any) -> tuple[int, ...]:
@@ -128,4 +131,8 @@ def run(args: argparse.Namespace) -> int:
                                           schedule=schedule, wrapper=wrapper)
         print_rich(console, demo.report_table(result))
         console.print(demo.resume_line(model, optimizer, loaded.optimizer), highlight=False)
+    if not (args.config or args.no_hybrid):
+        from paramwise.demo.hybrid import run_hybrid_demo
+
+        print("\n" + "\n".join(run_hybrid_demo(seed=args.seed).lines()))
     return EXIT_OK
