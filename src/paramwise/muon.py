@@ -50,7 +50,9 @@ def newton_schulz(
 
     torch's ``_zeropower_via_newtonschulz`` per matrix, with the matmuls batched; the buffers are
     allocated once and reused across iterations (``out=``), which matters on CPUs, where a large
-    allocation is a fresh mapping to fault in.
+    allocation is a fresh mapping to fault in. Tall matrices come as a transposed view (``.mT`` of
+    their stack), as torch transposes them: the first matmuls then read the same memory layout as
+    torch's and pick the same kernels, which keeps the result bit for bit on CPU.
     """
     a, b, c = ns_coefficients
     x = stacked if stacked.dtype == torch.bfloat16 else stacked.bfloat16()
@@ -59,15 +61,16 @@ def newton_schulz(
     x.div_(norms.view(-1, 1, 1))
     if ns_steps == 0:
         return x
-    n, rows, _ = x.shape
-    gram = x.new_empty((n, rows, rows))
-    gram_update = x.new_empty((n, rows, rows))
-    spare = torch.empty_like(x)
-    for _ in range(ns_steps):
+    gram = x.new_empty((x.shape[0], x.shape[1], x.shape[1]))
+    gram_update = torch.empty_like(gram)
+    out = x.new_empty(x.shape)  # contiguous, as torch's addmm results are
+    for step in range(ns_steps):
         torch.bmm(x, x.mT, out=gram)
         torch.baddbmm(gram, gram, gram, beta=b, alpha=c, out=gram_update)
-        torch.baddbmm(x, gram_update, x, beta=a, out=spare)
-        x, spare = spare, x
+        torch.baddbmm(x, gram_update, x, beta=a, out=out)
+        if step == 0 and not x.is_contiguous():  # a transposed input (tall matrices) is read in this step only
+            x = x.new_empty(x.shape)
+        x, out = out, x
     return x
 
 
@@ -233,8 +236,9 @@ class _Job:
         self.ns = ns
         self.decay = float(1 - lr * group["weight_decay"])
         self.lr = float(-adjusted_lr(lr, group["adjust_lr_fn"], (rows, cols)))
-        # same shape once tall matrices are transposed, same device, same iteration: one batch
-        self.bucket = (min(rows, cols), max(rows, cols), update.device, ns)
+        # same shape, device and iteration: one batch. A tall matrix is transposed as torch does it (a view),
+        # so tall and wide matrices of one shape up to transposition batch apart: their layouts differ
+        self.bucket = (rows, cols, update.device, ns)
         self.orthogonal: Tensor | None = None
 
     def shaped_update(self) -> Tensor:
@@ -251,21 +255,20 @@ MAX_BATCH_ELEMENTS = 1 << 26
 
 def _orthogonalize(bucket: list[_Job]) -> None:
     """Run Newton-Schulz over the stacked (transposed where tall) updates of ``bucket``, in bounded chunks."""
-    size = bucket[0].bucket[0] * bucket[0].bucket[1]
+    size = bucket[0].matrix.numel()
     per_chunk = max(1, MAX_BATCH_ELEMENTS // size)
     for start in range(0, len(bucket), per_chunk):
         _orthogonalize_batch(bucket[start:start + per_chunk])
 
 
 def _orthogonalize_batch(jobs: list[_Job]) -> None:
-    """Run Newton-Schulz once over the stacked (transposed where tall) updates of ``jobs``."""
+    """Run Newton-Schulz once over the stacked updates of ``jobs`` (one shape, all wide or all tall)."""
     first = jobs[0]
-    short, long = first.bucket[0], first.bucket[1]
-    stacked = torch.empty((len(jobs), short, long), dtype=torch.bfloat16, device=first.matrix.device)
+    stacked = torch.empty((len(jobs), *first.matrix.shape), dtype=torch.bfloat16, device=first.matrix.device)
     for slot, job in zip(stacked.unbind(0), jobs, strict=True):
-        slot.copy_(job.matrix.mT if job.tall else job.matrix)  # copy_ rounds to bf16 as .bfloat16() does
+        slot.copy_(job.matrix)  # copy_ rounds to bf16 as torch's .bfloat16() does
     coefficients, steps, eps = first.ns
-    result = newton_schulz(stacked, coefficients, steps, eps)
+    result = newton_schulz(stacked.mT if first.tall else stacked, coefficients, steps, eps)
     for slot, job in zip(result.unbind(0), jobs, strict=True):
         job.orthogonal = slot.mT if job.tall else slot
 
