@@ -43,6 +43,13 @@ def adjusted_lr(lr: Any, adjust_lr_fn: str | None, shape: Sequence[int]) -> Any:
     return lr * ratio
 
 
+#: On CPU, torch runs a bf16 matmul of m*k*n <= 16**3 with its own gemm, and a larger one (counting the batch,
+#: for bmm) with oneDNN; the two round differently. A stack of matrices whose short side is at most 16 has
+#: products this small, which torch's Muon computes with its own gemm: they are iterated one by one with
+#: torch's 2-D calls, so the result stays bit for bit (they are cheap either way).
+_CPU_SMALL_GEMM = 16**3
+
+
 def newton_schulz(
     stacked: Tensor, ns_coefficients: tuple[float, float, float], ns_steps: int, eps: float
 ) -> Tensor:
@@ -64,10 +71,17 @@ def newton_schulz(
     gram = x.new_empty((x.shape[0], x.shape[1], x.shape[1]))
     gram_update = torch.empty_like(gram)
     out = x.new_empty(x.shape)  # contiguous, as torch's addmm results are
+    batched = x.device.type != "cpu" or x.shape[1] ** 3 > _CPU_SMALL_GEMM
     for step in range(ns_steps):
-        torch.bmm(x, x.mT, out=gram)
-        torch.baddbmm(gram, gram, gram, beta=b, alpha=c, out=gram_update)
-        torch.baddbmm(x, gram_update, x, beta=a, out=out)
+        if batched:
+            torch.bmm(x, x.mT, out=gram)
+            torch.baddbmm(gram, gram, gram, beta=b, alpha=c, out=gram_update)
+            torch.baddbmm(x, gram_update, x, beta=a, out=out)
+        else:  # torch's own 2-D calls, matrix by matrix: see _CPU_SMALL_GEMM
+            for m, g, u, o in zip(x, gram, gram_update, out, strict=True):
+                torch.mm(m, m.T, out=g)
+                torch.addmm(g, g, g, beta=b, alpha=c, out=u)
+                torch.addmm(m, u, m, beta=a, out=o)
         if step == 0 and not x.is_contiguous():  # a transposed input (tall matrices) is read in this step only
             x = x.new_empty(x.shape)
         x, out = out, x
@@ -274,12 +288,11 @@ def _orthogonalize_batch(jobs: list[_Job]) -> None:
 
 
 def _apply(jobs: list[_Job]) -> None:
-    """Decoupled weight decay, then the update at its adjusted lr; foreach over jobs that share both factors."""
-    by_factors: dict[tuple[float, float], list[_Job]] = {}
+    """Decoupled weight decay with the unadjusted lr, then the update at its adjusted lr: torch's two calls.
+
+    Per parameter on purpose: the foreach forms round bf16 parameters differently on CPU, and the
+    update (bf16) and parameter dtypes differ, which keeps CUDA's foreach off its fused path anyway.
+    """
     for job in jobs:
-        by_factors.setdefault((job.decay, job.lr), []).append(job)
-    for (decay, lr), same in by_factors.items():
-        params = [job.param for job in same]
-        updates = [job.shaped_update() for job in same]
-        torch._foreach_mul_(params, decay)
-        torch._foreach_add_(params, updates, alpha=lr)
+        job.param.mul_(job.decay)
+        job.param.add_(job.shaped_update(), alpha=job.lr)
