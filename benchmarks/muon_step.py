@@ -48,7 +48,8 @@ def gpt_hidden_shapes(layers: int = 12, d_model: int = 512, layout: str = "separ
 def make_params(shapes: list[tuple[int, int]], device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Two equal copies of the parameters, each with the same random grads."""
     g = torch.Generator().manual_seed(0)
-    first, second = [], []
+    first: list[torch.Tensor] = []
+    second: list[torch.Tensor] = []
     for shape in shapes:
         value = torch.randn(shape, generator=g) * 0.02
         grad = torch.randn(shape, generator=g)

@@ -105,7 +105,7 @@ def test_groups_with_their_own_values_batch_together_and_match_torch() -> None:
 def test_tensor_lr_and_bf16_parameters_match_torch() -> None:
     ref = _params([(16, 16), (24, 8)], dtype=torch.bfloat16)
     ours = _twin(ref)
-    torch_muon = torch.optim.Muon(ref, lr=torch.tensor([0.02]), weight_decay=0.1)
+    torch_muon = torch.optim.Muon(ref, lr=torch.tensor([0.02]), weight_decay=0.1)  # type: ignore[arg-type]
     batched = BatchedMuon(ours, lr=torch.tensor([0.02]), weight_decay=0.1)
     _run([torch_muon, batched], [ref, ours], steps=3)
     _assert_same(ref, ours)

@@ -22,7 +22,16 @@ from torch import Tensor
 
 from paramwise.errors import ConfigError, InternalError, Problem
 
-__all__ = ["ADJUST_LR_FNS", "DEFAULT_NS_COEFFICIENTS", "DEFAULT_NS_STEPS", "EPS", "BatchedMuon", "adjusted_lr", "newton_schulz"]
+__all__ = [
+    "ADJUST_LR_FNS",
+    "DEFAULT_NS_COEFFICIENTS",
+    "DEFAULT_NS_STEPS",
+    "EPS",
+    "MAX_BATCH_ELEMENTS",
+    "BatchedMuon",
+    "adjusted_lr",
+    "newton_schulz",
+]
 
 # torch.optim.Muon's constants (torch/optim/_muon.py, from Keller Jordan's Muon post)
 EPS = 1e-7
