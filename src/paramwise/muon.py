@@ -303,5 +303,6 @@ def _apply(jobs: list[_Job]) -> None:
     update (bf16) and parameter dtypes differ, which keeps CUDA's foreach off its fused path anyway.
     """
     for job in jobs:
-        job.param.mul_(job.decay)
+        if job.decay != 1.0:  # x * 1.0 is x: torch's pass over the parameter changes nothing then
+            job.param.mul_(job.decay)
         job.param.add_(job.shaped_update(), alpha=job.lr)
