@@ -299,3 +299,15 @@ def test_registered_and_built_from_a_config() -> None:
     assert optimizer.param_groups[0]["param_names"] == ["0.weight", "1.weight"]
     with pytest.raises(ConfigError, match=r"adjust_lr_fn.*'original'"):
         build_optimizer(model, dict(type="BatchedMuon", lr=0.02, adjust_lr_fn="orignal"))
+
+
+def test_a_deep_copy_steps_as_the_original() -> None:
+    # torch's __getstate__ keeps defaults, state and groups only: the copy makes its own workspace
+    ref = _params(SHAPE_SETS["mixed"])
+    ours = _twin(ref)
+    torch_muon, batched = torch.optim.Muon(ref, lr=0.02), BatchedMuon(ours, lr=0.02)
+    _run([torch_muon, batched], [ref, ours], steps=1)
+    copied = copy.deepcopy(batched)
+    theirs = [p for group in copied.param_groups for p in group["params"]]
+    _run([torch_muon, copied], [ref, theirs], steps=2, first_seed=5)
+    _assert_same(ref, theirs)

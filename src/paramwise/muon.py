@@ -39,6 +39,10 @@ DEFAULT_NS_COEFFICIENTS: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
 DEFAULT_NS_STEPS = 5
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 
+#: at most this many elements in one stacked batch (128 MiB of bf16): a bucket of many large matrices is
+#: split, so the iteration's buffers stay bounded (torch's Muon holds one matrix at a time)
+MAX_BATCH_ELEMENTS = 1 << 26
+
 
 def adjusted_lr(lr: Any, adjust_lr_fn: str | None, shape: Sequence[int]) -> Any:
     """The lr of a matrix of ``shape`` (rows, columns) under ``adjust_lr_fn``, as torch's Muon computes it."""
@@ -60,15 +64,20 @@ _CPU_SMALL_GEMM = 16**3
 
 
 def newton_schulz(
-    stacked: Tensor, ns_coefficients: tuple[float, float, float], ns_steps: int, eps: float
+    stacked: Tensor,
+    ns_coefficients: tuple[float, float, float],
+    ns_steps: int,
+    eps: float,
+    buffers: Sequence[Tensor] = (),
 ) -> Tensor:
     """Orthogonalize each matrix of ``stacked`` (n, rows, cols) with rows <= cols, in bf16, as torch does.
 
-    torch's ``_zeropower_via_newtonschulz`` per matrix, with the matmuls batched; the buffers are
-    allocated once and reused across iterations (``out=``), which matters on CPUs, where a large
-    allocation is a fresh mapping to fault in. Tall matrices come as a transposed view (``.mT`` of
-    their stack), as torch transposes them: the first matmuls then read the same memory layout as
-    torch's and pick the same kernels, which keeps the result bit for bit on CPU.
+    torch's ``_zeropower_via_newtonschulz`` per matrix, with the matmuls batched. ``stacked`` (bf16) is
+    overwritten. Tall matrices come as a transposed view (``.mT`` of their stack), as torch transposes
+    them: the first matmuls then read the same memory layout as torch's and pick the same kernels, which
+    keeps the result bit for bit on CPU. ``buffers``: the gram (n, rows, rows), its update (same shape)
+    and two (n, rows, cols) tensors to reuse (contiguous, not overlapping ``stacked``); allocated here
+    when not given.
     """
     a, b, c = ns_coefficients
     x = stacked if stacked.dtype == torch.bfloat16 else stacked.bfloat16()
@@ -77,10 +86,13 @@ def newton_schulz(
     x.div_(norms.view(-1, 1, 1))
     if ns_steps == 0:
         return x
-    gram = x.new_empty((x.shape[0], x.shape[1], x.shape[1]))
-    gram_update = torch.empty_like(gram)
-    out = x.new_empty(x.shape)  # contiguous, as torch's addmm results are
-    batched = x.device.type != "cpu" or x.shape[1] ** 3 > _CPU_SMALL_GEMM
+    n, rows, _ = x.shape
+    if buffers:
+        gram, gram_update, out, spare = buffers
+    else:
+        gram, gram_update = x.new_empty((n, rows, rows)), x.new_empty((n, rows, rows))
+        out, spare = x.new_empty(x.shape), x.new_empty(x.shape)  # contiguous, as torch's addmm results are
+    batched = x.device.type != "cpu" or rows**3 > _CPU_SMALL_GEMM
     for step in range(ns_steps):
         if batched:
             torch.bmm(x, x.mT, out=gram)
@@ -91,8 +103,8 @@ def newton_schulz(
                 torch.mm(m, m.T, out=g)
                 torch.addmm(g, g, g, beta=b, alpha=c, out=u)
                 torch.addmm(m, u, m, beta=a, out=o)
-        if step == 0 and not x.is_contiguous():  # a transposed input (tall matrices) is read in this step only
-            x = x.new_empty(x.shape)
+        if step == 0:  # the input is read in this step only: from now on, two contiguous buffers take turns
+            x = spare
         x, out = out, x
     return x
 
@@ -176,6 +188,7 @@ class BatchedMuon(torch.optim.Optimizer):
         problems = _argument_problems(defaults, ())
         if problems:
             raise ConfigError(problems, title="BatchedMuon: invalid argument")
+        self._workspace = _Workspace()
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -193,6 +206,8 @@ class BatchedMuon(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        if "_workspace" not in self.__dict__:  # unpickled or deep-copied: torch's __getstate__ leaves it out
+            self._workspace = _Workspace()
         for group in self.param_groups:  # a state saved by torch's Muon has no 'flatten'
             group.setdefault("flatten", self.defaults.get("flatten", False))
 
@@ -210,8 +225,7 @@ class BatchedMuon(torch.optim.Optimizer):
         for job in jobs:
             buckets.setdefault(job.bucket, []).append(job)
         for bucket in buckets.values():
-            _orthogonalize(bucket)
-        _apply(jobs)
+            _orthogonalize_and_apply(bucket, self._workspace)
         return loss
 
     def _momentum_updates(self, group: dict[str, Any]) -> list[_Job]:
@@ -237,32 +251,41 @@ class BatchedMuon(torch.optim.Optimizer):
             return []
         momentum = group["momentum"]
         torch._foreach_lerp_(bufs, grads, 1 - momentum)
-        updates = torch._foreach_lerp(grads, bufs, momentum) if group["nesterov"] else bufs
         lr = group["lr"]
         if isinstance(lr, Tensor):  # torch computes with the tensor (fp32) lr: so do we, for equal factors
             lr = lr.squeeze()
         ns = (tuple(group["ns_coefficients"]), group["ns_steps"], group["eps"])
-        return [_Job(p, u, lr, group, ns) for p, u in zip(params, updates, strict=True)]
+        nesterov = momentum if group["nesterov"] else None
+        return [_Job(p, g, b, nesterov, lr, group, ns) for p, g, b in zip(params, grads, bufs, strict=True)]
 
 
 class _Job:
-    """One parameter's step: its momentum update as a matrix, later its orthogonalized update."""
+    """One parameter's step: where its update comes from, its factors, later its orthogonalized update."""
 
-    __slots__ = ("bucket", "decay", "lr", "matrix", "ns", "orthogonal", "param", "tall")
+    __slots__ = ("bucket", "buf", "decay", "grad", "lr", "nesterov", "ns", "orthogonal", "param", "tall")
 
-    def __init__(self, param: Tensor, update: Tensor, lr: float | Tensor,
+    def __init__(self, param: Tensor, grad: Tensor, buf: Tensor, nesterov: float | None, lr: float | Tensor,
                  group: Mapping[str, Any], ns: tuple[tuple[float, float, float], int, float]) -> None:
         self.param = param
-        self.matrix = update if update.ndim == 2 else update.reshape(update.shape[0], -1)
-        rows, cols = self.matrix.shape
+        self.grad, self.buf = (grad, buf) if grad.ndim == 2 else (_matrix(grad), _matrix(buf))
+        self.nesterov = nesterov
+        rows, cols = self.grad.shape
         self.tall = rows > cols
         self.ns = ns
         self.decay = float(1 - lr * group["weight_decay"])
         self.lr = float(-adjusted_lr(lr, group["adjust_lr_fn"], (rows, cols)))
         # same shape, device and iteration: one batch. A tall matrix is transposed as torch does it (a view),
         # so tall and wide matrices of one shape up to transposition batch apart: their layouts differ
-        self.bucket = (rows, cols, update.device, ns)
+        self.bucket = (rows, cols, grad.device, ns)
         self.orthogonal: Tensor | None = None
+
+    def write_update(self, slot: Tensor) -> None:
+        """Write the momentum update into ``slot`` (bf16): torch's ``grad.lerp(buf, momentum)`` (nesterov) or
+        ``buf``, rounded to bf16 on the way as ``.bfloat16()`` rounds it, without a full-precision copy."""
+        if self.nesterov is None:
+            slot.copy_(self.buf)
+        else:
+            torch.lerp(self.grad, self.buf, self.nesterov, out=slot)
 
     def shaped_update(self) -> Tensor:
         """The orthogonalized update in the parameter's shape."""
@@ -271,29 +294,55 @@ class _Job:
         return self.orthogonal if self.param.ndim == 2 else self.orthogonal.reshape(self.param.shape)
 
 
-#: at most this many elements in one stacked batch (128 MiB of bf16): a bucket of many large matrices is
-#: split, so the iteration's buffers stay bounded (torch's Muon holds one matrix at a time)
-MAX_BATCH_ELEMENTS = 1 << 26
+def _matrix(t: Tensor) -> Tensor:
+    """``t`` as the matrix (out, rest): a view where the layout allows, else a copy (channels-last kernels)."""
+    return t.reshape(t.shape[0], -1)
 
 
-def _orthogonalize(bucket: list[_Job]) -> None:
-    """Run Newton-Schulz over the stacked (transposed where tall) updates of ``bucket``, in bounded chunks."""
-    size = bucket[0].matrix.numel()
-    per_chunk = max(1, MAX_BATCH_ELEMENTS // size)
+class _Workspace:
+    """The bf16 memory of the iteration, one buffer per device, kept across batches and steps.
+
+    On CPU a large allocation is a fresh mapping whose pages fault in (and are zeroed) at first touch,
+    which costs about as much as a pass over the memory: a batch of 12 matrices of 512x2048 spent ~20 ms
+    of each step in it. The buffer grows to the largest batch (at most ~3 x MAX_BATCH_ELEMENTS elements)
+    and stays: memory that a step would take anyway, held between steps.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[torch.device, Tensor] = {}
+
+    def take(self, device: torch.device, shapes: Sequence[tuple[int, ...]]) -> list[Tensor]:
+        """Contiguous bf16 tensors of ``shapes``, side by side in the device's buffer (valid until the next call)."""
+        sizes = [math.prod(shape) for shape in shapes]
+        buffer = self._buffers.get(device)
+        if buffer is None or buffer.numel() < sum(sizes):
+            self._buffers.pop(device, None)  # free the old one first
+            buffer = self._buffers[device] = torch.empty(sum(sizes), dtype=torch.bfloat16, device=device)
+        views, offset = [], 0
+        for shape, size in zip(shapes, sizes, strict=True):
+            views.append(buffer[offset:offset + size].view(shape))
+            offset += size
+        return views
+
+
+def _orthogonalize_and_apply(bucket: list[_Job], workspace: _Workspace) -> None:
+    """Newton-Schulz over the stacked updates of ``bucket`` (one shape, all wide or all tall), in chunks of at
+    most MAX_BATCH_ELEMENTS, each chunk applied before the next reuses the workspace."""
+    rows, cols, device, (coefficients, steps, eps) = bucket[0].bucket
+    short, long = min(rows, cols), max(rows, cols)
+    per_chunk = max(1, MAX_BATCH_ELEMENTS // (rows * cols))
     for start in range(0, len(bucket), per_chunk):
-        _orthogonalize_batch(bucket[start:start + per_chunk])
-
-
-def _orthogonalize_batch(jobs: list[_Job]) -> None:
-    """Run Newton-Schulz once over the stacked updates of ``jobs`` (one shape, all wide or all tall)."""
-    first = jobs[0]
-    stacked = torch.empty((len(jobs), *first.matrix.shape), dtype=torch.bfloat16, device=first.matrix.device)
-    for slot, job in zip(stacked.unbind(0), jobs, strict=True):
-        slot.copy_(job.matrix)  # copy_ rounds to bf16 as torch's .bfloat16() does
-    coefficients, steps, eps = first.ns
-    result = newton_schulz(stacked.mT if first.tall else stacked, coefficients, steps, eps)
-    for slot, job in zip(result.unbind(0), jobs, strict=True):
-        job.orthogonal = slot.mT if job.tall else slot
+        jobs = bucket[start:start + per_chunk]
+        n = len(jobs)
+        stacked, gram, gram_update, out, spare = workspace.take(
+            device, [(n, rows, cols), (n, short, short), (n, short, short), (n, short, long), (n, short, long)])
+        for slot, job in zip(stacked.unbind(0), jobs, strict=True):
+            job.write_update(slot)
+        result = newton_schulz(stacked.mT if jobs[0].tall else stacked, coefficients, steps, eps,
+                               buffers=(gram, gram_update, out, spare))
+        for slot, job in zip(result.unbind(0), jobs, strict=True):
+            job.orthogonal = slot.mT if job.tall else slot
+        _apply(jobs)
 
 
 def _apply(jobs: list[_Job]) -> None:
