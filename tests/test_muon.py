@@ -311,3 +311,19 @@ def test_a_deep_copy_steps_as_the_original() -> None:
     theirs = [p for group in copied.param_groups for p in group["params"]]
     _run([torch_muon, copied], [ref, theirs], steps=2, first_seed=5)
     _assert_same(ref, theirs)
+
+
+def test_bf16_without_nesterov_keeps_the_momentum_buffer_torch_overwrites() -> None:
+    # torch's Muon orthogonalizes `buf.bfloat16()`, which for a bf16 buffer is the buffer itself, and divides
+    # it by its norm in place; BatchedMuon copies the update into its stack and leaves the buffer as momentum
+    ours = _params([(16, 16)], dtype=torch.bfloat16)
+    ref = _twin(ours)
+    batched = BatchedMuon(ours, lr=0.02, nesterov=False)
+    torch_muon = torch.optim.Muon(ref, lr=0.02, nesterov=False)
+    grad = torch.full((16, 16), 3.0, dtype=torch.bfloat16)
+    ours[0].grad, ref[0].grad = grad.clone(), grad.clone()
+    batched.step()
+    torch_muon.step()
+    expected = torch.zeros_like(grad).lerp_(grad, 1 - 0.95)  # one step of the momentum recurrence
+    assert torch.equal(batched.state[ours[0]]["momentum_buffer"], expected)
+    assert not torch.equal(torch_muon.state[ref[0]]["momentum_buffer"], expected)
