@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors",),
     ("suggestions",),
     ("checks",),
-    ("registry",),
+    ("registry", "muon"),
     ("layers", "optimizers", "models"),
     ("walk", "_third_party"),
     ("config",),

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from paramwise.muon import ADJUST_LR_FNS, BatchedMuon
 from paramwise.registry import Registry
 from paramwise.suggestions import format_suggestions
 
@@ -284,7 +285,8 @@ def optimizer_arguments(cls: Any) -> tuple[str | None, frozenset[str], bool]:
 #: by class and argument: torch checks some only at the first step (LBFGS's line search), far from the config.
 ARGUMENT_CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (torch.optim.LBFGS, "line_search_fn"): ("strong_wolfe",),
-    **({(torch.optim.Muon, "adjust_lr_fn"): ("original", "match_rms_adamw")} if hasattr(torch.optim, "Muon") else {}),
+    **({(torch.optim.Muon, "adjust_lr_fn"): ADJUST_LR_FNS} if hasattr(torch.optim, "Muon") else {}),
+    (BatchedMuon, "adjust_lr_fn"): ADJUST_LR_FNS,
 }
 
 
@@ -344,3 +346,5 @@ register_optimizers_from(OPTIMIZERS, torch.optim)
 # mmengine and mmcv register the base class too (their tests assert it): a lookup finds it, a build is a
 # ConfigError at 'type' (paramwise.plan.spec), since the base class has no update rule
 OPTIMIZERS.register_module(name="Optimizer", module=torch.optim.Optimizer)
+# paramwise's own Muon (Newton-Schulz batched over same-shape matrices, `flatten` for conv kernels)
+OPTIMIZERS.register_module(name="BatchedMuon", module=BatchedMuon)
