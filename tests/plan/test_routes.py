@@ -98,8 +98,10 @@ def test_heads_named_head_and_classifier() -> None:
 def test_conv_net_without_flatten_keeps_kernels_with_main() -> None:
     # torch's Muon takes no conv kernel: a route left empty is an error, not a silently all-AdamW run
     assert problems(issue_config(), Conv()) == [
-        f"{R0} -> params: takes no parameter of the model (selector 'hidden_matrices'); fix the selector, or set "
-        "allow_empty=True on this route if it may be empty"]
+        f"{R0} -> params: takes no parameter of the model (selector 'hidden_matrices'). It left them to main: "
+        "4 parameters: not a matrix (1-D); 3 parameters: conv kernel: Muon does not flatten it (BatchedMuon with "
+        "flatten=True does); 1 parameter: extreme aspect ratio (256:1 > 128:1); 1 parameter: output head "
+        "('classifier'). Fix the selector, or set allow_empty=True on this route if it may be empty"]
     cfg = issue_config()
     cfg["paramwise_cfg"]["routes"][0]["allow_empty"] = True  # type: ignore[index]
     got = routes_of(plan(Conv(), cfg))
@@ -315,7 +317,7 @@ def test_batched_muon_needs_flatten_for_conv_kernels() -> None:
 
 def test_empty_route_is_an_error_unless_allowed() -> None:
     found = problems(route_cfg(dict(params=["nothing_here"], optimizer=dict(MUON_CONFIG))))
-    assert found == [f"{R0} -> params: takes no parameter of the model (selector ('nothing_here',)); fix the "
+    assert found == [f"{R0} -> params: takes no parameter of the model (selector ('nothing_here',)). Fix the "
                      "selector, or set allow_empty=True on this route if it may be empty"]
     p = plan(GPT(), route_cfg(dict(params=["nothing_here"], optimizer=dict(MUON_CONFIG), allow_empty=True)))
     assert {e.route for e in p.entries} == {"main"}

@@ -16,6 +16,8 @@ does not know).
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -425,14 +427,19 @@ def assign_routes(sites: Sites, routes: Sequence[RouteSpec], options: ParamwiseO
 # ----------------------------------------------------------------------------- planning per route
 
 
-def _route_problems(route: RouteSpec, outcome: RuleOutcome) -> list[Problem]:
-    """What is wrong with a route once its parameters are known: none at all, a parameter its optimizer
-    cannot take, or a custom key that matched here but sets what this optimizer does not take."""
+def _route_problems(route: RouteSpec, outcome: RuleOutcome, why_not: Sequence[str] = ()) -> list[Problem]:
+    """What is wrong with a route once its parameters are known: none at all (with ``why_not``, the
+    reasons its selector gave for the model's parameters), a parameter its optimizer cannot take, or a
+    custom key that matched here but sets what this optimizer does not take."""
     where = (*route.path, "params")
     if not outcome.entries and not route.allow_empty:
+        kinds = Counter(re.sub(r" \(\d+(x\d+)*\)", "", r) for r in why_not if r).most_common()
+        reasons = [f"{plural(count, 'parameter')}: {reason}" for reason, count in kinds[:4]]
+        more = f"; and {len(kinds) - 4} other reasons" if len(kinds) > 4 else ""
+        because = f". It left them to main: {'; '.join(reasons)}{more}" if reasons else ""
         return [Problem(where, (
-            f"takes no parameter of the model (selector {safe_repr(route.selector)}); fix the selector, or set "
-            "allow_empty=True on this route if it may be empty"))]
+            f"takes no parameter of the model (selector {safe_repr(route.selector)}){because}. Fix the selector, "
+            "or set allow_empty=True on this route if it may be empty"))]
     problems: list[Problem] = []
     refused = [(e, why) for e in outcome.entries if (why := matrix_refusal(route.spec, e.shape)) is not None]
     if refused:
@@ -471,7 +478,9 @@ def route_rules(model: nn.Module, spec: OptimizerSpec, options: ParamwiseOptions
         entries = tuple(e._replace(route_reason=assignment[id(e.param)][1]) for e in outcome.entries)
         outcome = replace(outcome, entries=entries)
         if route is not None:
-            problems += _route_problems(route, outcome)
+            why_not = [] if outcome.entries else [_select(route, site, _facts(sites, options))[1]
+                                                  for site in sites.params]
+            problems += _route_problems(route, outcome, why_not)
         outcomes.append(outcome)
     if problems:
         raise ConfigError(problems, title="invalid routes")
