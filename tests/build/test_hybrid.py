@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import paramwise
+from gpt_like import GPT as GPTLike
 from paramwise.build import HybridOptimizer
 from paramwise.errors import ConfigError, UsageTypeError
 from paramwise.wrapper.optim_wrapper import wrap_optimizer
@@ -24,36 +25,9 @@ MUON = dict(lr=0.02, momentum=0.95, weight_decay=0.1, adjust_lr_fn="match_rms_ad
 ADAMW = dict(lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
 
 
-class Block(nn.Module):
-    def __init__(self, d: int) -> None:
-        super().__init__()
-        self.norm1, self.norm2 = nn.RMSNorm(d), nn.RMSNorm(d)
-        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
-        x = x + self.proj(F.scaled_dot_product_attention(q, k, v, is_causal=True))
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
-
-
-class GPT(nn.Module):
-    """Token embedding, blocks of attention and MLP linears with RMSNorm, an lm_head (tied or not)."""
-
-    def __init__(self, vocab: int = 50, d: int = 16, layers: int = 2, tied: bool = False) -> None:
-        super().__init__()
-        self.tok = nn.Embedding(vocab, d)
-        self.blocks = nn.ModuleList(Block(d) for _ in range(layers))
-        self.norm = nn.RMSNorm(d)
-        self.lm_head = nn.Linear(d, vocab, bias=False)
-        if tied:
-            self.lm_head.weight = self.tok.weight
-
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.tok(idx)
-        for block in self.blocks:
-            x = block(x)
-        return self.lm_head(self.norm(x))
+def GPT(tied: bool = False) -> GPTLike:
+    """The shared GPT-like model, small: 2 blocks, 50 tokens."""
+    return GPTLike(vocab=50, layers=2, tied=tied)
 
 
 def is_hidden(name: str, p: torch.Tensor) -> bool:

@@ -109,15 +109,15 @@ def test_a_rerouted_parameter_starts_fresh_and_the_report_lists_it() -> None:
     model, opt = trained(2)
     saved = roundtrip(opt.state_dict())
 
-    def now_hidden(name: str, p: torch.Tensor) -> bool:  # fc2 weights go back to AdamW, lm_head to Muon
-        return (is_hidden(name, p) and not name.endswith("fc2.weight")) or name == "lm_head.weight"
+    def now_hidden(name: str, p: torch.Tensor) -> bool:  # out weights go back to AdamW, lm_head to Muon
+        return (is_hidden(name, p) and not name.endswith("out.weight")) or name == "lm_head.weight"
 
     resumed_model, resumed = fresh_like(model, now_hidden)
-    with pytest.warns(ParamwiseWarning, match=r"moved to another optimizer .*blocks.0.fc2.weight \(Muon -> main\)"):
+    with pytest.warns(ParamwiseWarning, match=r"moved to another optimizer .*blocks.0.out.weight \(Muon -> main\)"):
         resumed.load_state_dict(saved)
     report = last_load_report(resumed)
     assert report is not None
-    assert sorted(report.rerouted) == [("blocks.0.fc2.weight", "Muon", "main"), ("blocks.1.fc2.weight", "Muon", "main"),
+    assert sorted(report.rerouted) == [("blocks.0.out.weight", "Muon", "main"), ("blocks.1.out.weight", "Muon", "main"),
                                        ("lm_head.weight", "main", "Muon")]
     assert not report.changed and not report.unmapped and not report.carried  # no route's values leaked
     before, after = state_by_name(opt), state_by_name(resumed)
