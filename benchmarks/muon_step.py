@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
 
+import optimizer_build as common  # shared helpers (benchmarks/ is on sys.path when run)
 import torch
 
 from paramwise.muon import BatchedMuon
@@ -72,17 +72,9 @@ def timed_steps(optimizer: torch.optim.Optimizer, steps: int, device: torch.devi
 
 
 def machine_line(device: torch.device) -> str:
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    else:
-        where = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as f:
-                where = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), where)
-        except OSError:
-            pass
-        where += f", {len(os.sched_getaffinity(0))} cores usable, {torch.get_num_threads()} threads"
-    return f"machine: {where}, torch {torch.__version__}, python {platform.python_version()}"
+    """The shared machine line (CPU, cores, threads, versions), with the GPU's name when on CUDA."""
+    gpu = f", device {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
+    return common.machine_line() + gpu
 
 
 def compare(a: list[torch.Tensor], b: list[torch.Tensor], rtol: float) -> tuple[bool, float]:
