@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("build",),
     ("schedule",),
     ("wrapper",),
-    ("render",),
+    ("render", "integrations"),
     ("demo",),
     ("cli",),
     ("__init__", "__main__"),
