@@ -1,4 +1,4 @@
-"""ZeRO from mmengine's spelling: paramwise's groups intact, 2 ranks equal to one process, state saved and loaded by name.
+"""ZeRO from mmengine's spelling: paramwise's groups intact, 2 ranks equal one process, state saved and loaded by name.
 
 One spawn of 2 gloo ranks does the distributed checks and returns plain values; the test process
 computes the single-process reference and asserts. Errors without a process group need no spawn.

@@ -29,7 +29,7 @@ ZERO_OWN_ARGUMENTS = ("process_group", "parameters_as_bucket_view", "overlap_wit
 _ROOT = ("optimizer",)
 
 
-def _local_class(optimizer_type: Any, local_kwargs: dict[str, Any]) -> type[torch.optim.Optimizer]:
+def _local_class(optimizer_type: Any, local_kwargs: dict[str, Any]) -> Any:
     """The local optimizer class ``optimizer_type`` names, its arguments checked as the optimizer's own."""
     if not isinstance(optimizer_type, str) and not isinstance(optimizer_type, type):
         raise ConfigError([Problem((*_ROOT, "optimizer_type"), (
@@ -47,7 +47,7 @@ def _local_class(optimizer_type: Any, local_kwargs: dict[str, Any]) -> type[torc
     return spec.cls
 
 
-def ZeroRedundancyOptimizer(  # noqa: N802 - a class's name in configs (mmengine's), made lazily
+def ZeroRedundancyOptimizer(  # a class's name in configs (mmengine's), made lazily
     params: Iterable[Any], optimizer_type: str | type[torch.optim.Optimizer], **kwargs: Any
 ) -> torch.optim.Optimizer:
     """torch's ZeroRedundancyOptimizer over ``params`` (paramwise's groups), running ``optimizer_type`` per rank.
@@ -76,7 +76,7 @@ def ZeroRedundancyOptimizer(  # noqa: N802 - a class's name in configs (mmengine
 
 
 @functools.cache
-def zero_class() -> type[torch.optim.Optimizer]:
+def zero_class() -> type[Any]:
     """The ZeroRedundancyOptimizer subclass paramwise builds, made on first use (torch's module is slow to import)."""
     from torch.distributed.optim import ZeroRedundancyOptimizer as TorchZero
 
