@@ -68,6 +68,13 @@ def _state_by_name(state_dict: dict[str, Any]) -> dict[str, dict[str, torch.Tens
             if i in state_dict["state"]}
 
 
+def _owned(zero: torch.optim.Optimizer) -> dict[str, dict[str, torch.Tensor]]:
+    """The state this rank's share holds, by name."""
+    names = {id(p): n for g in zero.param_groups for p, n in zip(g["params"], g["param_names"])}
+    return {names[id(p)]: {k: v.clone() for k, v in zero.optim.state[p].items()}  # type: ignore[attr-defined]
+            for g in zero.optim.param_groups for p in g["params"]}  # type: ignore[attr-defined]
+
+
 def _zero_ranks(rank: int, world_size: int) -> dict[str, Any]:
     """Build, train, save (consolidated on rank 0) and load (regrouped, into ZeRO again) on every rank."""
     model = _Net()
@@ -89,10 +96,13 @@ def _zero_ranks(rank: int, world_size: int) -> dict[str, Any]:
         warnings.simplefilter("always")
         fresh.load_state_dict(loaded_sd)
     report = last_load_report(fresh)
-    names = {id(p): n for g in fresh.param_groups for p, n in zip(g["params"], g["param_names"])}
-    owned = {names[id(p)]: {k: v.clone() for k, v in fresh.optim.state[p].items()}
-             for g in fresh.optim.param_groups for p in g["params"]}
+    owned = _owned(fresh)
+    # a plain optimizer's checkpoint (one process) loads into ZeRO by name too
+    plain = _reference()[1]
+    from_plain = build_optimizer(nn.parallel.DistributedDataParallel(_Net()), ZERO)
+    from_plain.load_state_dict(plain.state_dict())
     return {
+        "from_plain": _owned(from_plain),
         "groups": groups,
         "local": local,
         "local_ok": local_ok,
@@ -156,6 +166,13 @@ def test_saved_state_loads_by_name_into_zero_and_into_a_plain_optimizer(ranks: l
                 torch.testing.assert_close(value, by_name[name][key])
         assert result["report_changes"] and result["warned"]  # the changed lr and groups are reported
     assert sorted(n for r in ranks for n in r["owned"]) == sorted(by_name)
+    # a plain optimizer's state into ZeRO: each rank's share holds it, by name
+    reference = _state_by_name(_reference()[1].state_dict())
+    assert sorted(n for r in ranks for n in r["from_plain"]) == sorted(reference)
+    for result in ranks:
+        for name, state in result["from_plain"].items():
+            for key, value in state.items():
+                torch.testing.assert_close(value, reference[name][key])
     # into a plain optimizer built from the plain config: the same state by name
     plain = build_optimizer(_Net(), PLAIN)
     with warnings.catch_warnings():
