@@ -3,7 +3,8 @@
 Owns: ``DefaultOptimizerConstructor`` / ``DefaultOptimWrapperConstructor`` (with mmcv's and mmengine's
 ``add_params`` for subclasses), the OpenMMLab layer-decay and force-default constructors, the composite
 ``HybridOptimizer`` (one child optimizer per route),
-``build_optimizer`` and ``plan_params``, and the saved order of unnamed checkpoints.
+``build_optimizer`` and ``plan_params``, the saved order of unnamed checkpoints, and mmengine's
+``ZeroRedundancyOptimizer`` spelling (``zero.py``: torch's ZeRO over paramwise's groups).
 
 May import: the base, ``layers``, ``walk``, ``optimizers``, ``config``, ``plan`` and ``state`` (the
 by-name loader it installs on every optimizer it builds).
@@ -22,9 +23,10 @@ from paramwise.build.constructors import (
 )
 from paramwise.build.hybrid import HybridOptimizer
 from paramwise.build.naming import name_optimizer_state, saved_parameter_order
+from paramwise.build.zero import ZeroRedundancyOptimizer
 
 __all__ = [
     "CONSTRUCTORS", "DefaultOptimWrapperConstructor", "DefaultOptimizerConstructor", "HybridOptimizer",
-    "OPTIMIZER_BUILDERS",
+    "OPTIMIZER_BUILDERS", "ZeroRedundancyOptimizer",
     "build_optimizer", "name_optimizer_state", "optimizer_constructor", "plan_params", "saved_parameter_order"
 ]
