@@ -3,7 +3,7 @@
 ``run_ranks(fn, world_size, *args)`` starts ``world_size`` processes with ``torch.multiprocessing``
 (spawn), each with a gloo process group over a file store in a fresh temporary folder, calls
 ``fn(rank, world_size, *args)`` and returns the list of results by rank (they must pickle). A rank
-that raises fails the call with that rank's traceback; a run past ``timeout`` seconds is killed.
+that raises fails the call with every failing rank's traceback; a run past ``timeout`` seconds is killed.
 ``fn`` must be importable by name (a module-level function in a test module or here).
 """
 
@@ -28,8 +28,8 @@ __all__ = ["run_ranks"]
 def _entry(rank: int, world_size: int, store: str, out: str, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world_size)
     try:
+        dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world_size)
         result: Any = ("ok", fn(rank, world_size, *args))
     except BaseException as e:  # sent back whole to the test process
         result = ("error", f"rank {rank}: {type(e).__name__}: {e}\n{traceback.format_exc()}")
@@ -53,10 +53,8 @@ def run_ranks(fn: Callable[..., Any], world_size: int, *args: Any, timeout: floa
                 for process in context.processes:
                     process.kill()
                 raise TimeoutError(f"{world_size} ranks of {fn.__name__} ran past {timeout} s")
-        results = []
-        for rank in range(world_size):
-            status, value = pickle.loads(Path(folder, f"{rank}.pkl").read_bytes())
-            if status != "ok":
-                raise AssertionError(value)
-            results.append(value)
-        return results
+        outcomes = [pickle.loads(Path(folder, f"{rank}.pkl").read_bytes()) for rank in range(world_size)]
+        errors = [value for status, value in outcomes if status != "ok"]
+        if errors:  # every rank's: one rank's failure often breaks the others' collectives too
+            raise AssertionError("\n".join(errors))
+        return [value for _, value in outcomes]
