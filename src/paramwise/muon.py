@@ -276,7 +276,8 @@ def _by_layout(params: Sequence[Tensor]) -> dict[Any, list[int]]:
     dtensor = _dtensor_class()
     out: dict[Any, list[int]] = {}
     for i, p in enumerate(params):
-        key = (p.device_mesh, tuple(p.placements)) if dtensor is not None and isinstance(p, dtensor) else None
+        sharded = dtensor is not None and isinstance(p, dtensor)
+        key = (p.device_mesh, tuple(p.placements)) if sharded else None  # type: ignore[attr-defined]
         out.setdefault(key, []).append(i)
     return out
 
@@ -314,7 +315,7 @@ class _Job:
         (the step's one collective for it), so Newton-Schulz reads the full matrix."""
         if self.sharded:
             update = self.buf if self.nesterov is None else self.grad.lerp(self.buf, self.nesterov)
-            slot.copy_(_matrix(update.bfloat16().full_tensor()))
+            slot.copy_(_matrix(update.bfloat16().full_tensor()))  # type: ignore[attr-defined]
         elif self.nesterov is None:
             slot.copy_(self.buf)
         else:

@@ -143,8 +143,6 @@ def _muon(rank: int, world_size: int) -> dict[str, Any]:
     from torch.distributed.tensor import Shard, distribute_tensor
     from torch.distributed.tensor.debug import CommDebugMode
 
-    from paramwise.muon import BatchedMuon
-
     mesh = init_device_mesh("cpu", (world_size,))
     out: dict[str, Any] = {}
     generator = torch.Generator().manual_seed(0)
@@ -221,7 +219,8 @@ def test_parameters_replaced_after_the_build_fail_at_the_first_step() -> None:
     optimizer = paramwise.build_optimizer(model, dict(type=torch.optim.SGD, lr=0.1))
     model[0].weight = nn.Parameter(model[0].weight.detach().clone())
     model(torch.ones(1, 4)).sum().backward()
-    with pytest.raises(ModelChangedError, match=r"1 of the optimizer's parameters is no longer the model's \('0.weight'\)"):
+    stale = r"1 of the optimizer's parameters is no longer the model's \('0.weight'\)"
+    with pytest.raises(ModelChangedError, match=stale):
         optimizer.step()
     before = model[1].weight.detach().clone()
     with pytest.raises(ModelChangedError):  # every step, until the optimizer is rebuilt

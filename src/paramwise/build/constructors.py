@@ -550,7 +550,8 @@ def check_model_parameters(optimizer: torch.optim.Optimizer, model: nn.Module) -
     if not stale:
         return
     names = [name for name, _ in stale]
-    how = ("DTensors: it was sharded after the optimizer was built" if any(tensor_layout(t) is not None for _, t in stale)
+    sharded = any(tensor_layout(t) is not None for _, t in stale)
+    how = ("DTensors: it was sharded after the optimizer was built" if sharded
            else "replaced after the optimizer was built")
     raise ModelChangedError(
         f"{len(stale)} of the optimizer's parameters {'is' if len(stale) == 1 else 'are'} no longer the model's "
