@@ -47,10 +47,12 @@ __all__ = [
     "DefaultOptimWrapperConstructor",
     "DefaultOptimizerConstructor",
     "build_optimizer",
+    "check_model_parameters",
     "check_optimizer_constraints",
     "construct",
     "optimizer_constructor",
     "plan_params",
+    "watch_model_parameters",
 ]
 
 OPTIMIZER_BUILDERS = Registry("optimizer constructor", locations=("paramwise.build.openmmlab",))
