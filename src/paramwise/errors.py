@@ -325,6 +325,10 @@ class MetricMissingError(ParamwiseError, _UnquotedKeyError):
         self.monitor = monitor
 
 
+class ModelChangedError(ParamwiseError, RuntimeError):
+    """The model's parameters were replaced after its optimizer was built (FSDP2's ``fully_shard`` applied
+    after ``build_optimizer``): the optimizer would step tensors the model no longer uses."""
+
 
 class InternalError(ParamwiseError, RuntimeError):
     """paramwise broke one of its own invariants (a parameter lost or placed twice): a bug to report.

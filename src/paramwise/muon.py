@@ -9,11 +9,16 @@ decoupled weight decay with the unadjusted lr. Matrices are batched across param
 differ in lr or weight decay, which the iteration does not read), so a plan with a group per layer
 still batches. ``flatten=True`` also takes conv kernels and other >2-D weights, updated as
 ``p.view(p.shape[0], -1)``, as Keller Jordan's Muon does.
+
+Sharded matrices (DTensors: FSDP2's ``fully_shard``, tensor parallel) get the update of the full
+matrix: momentum stays sharded, each matrix's bf16 update is gathered (one all-gather per matrix per
+step, ``numel x 2`` bytes), Newton-Schulz runs on the full matrix, and each rank keeps its own shard.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -250,7 +255,8 @@ class BatchedMuon(torch.optim.Optimizer):
         if not params:
             return []
         momentum = group["momentum"]
-        torch._foreach_lerp_(bufs, grads, 1 - momentum)
+        for indices in _by_layout(params).values():  # foreach refuses plain tensors and DTensors in one list
+            torch._foreach_lerp_([bufs[i] for i in indices], [grads[i] for i in indices], 1 - momentum)
         lr = group["lr"]
         if isinstance(lr, Tensor):  # torch computes with the tensor (fp32) lr: so do we, for equal factors
             lr = lr.squeeze()
@@ -259,17 +265,39 @@ class BatchedMuon(torch.optim.Optimizer):
         return [_Job(p, g, b, nesterov, lr, group, ns) for p, g, b in zip(params, grads, bufs, strict=True)]
 
 
+def _dtensor_class() -> type | None:
+    """torch's DTensor class where it is loaded (else no parameter can be one), or None."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return None if module is None else module.DTensor
+
+
+def _by_layout(params: Sequence[Tensor]) -> dict[Any, list[int]]:
+    """Indices of ``params`` by layout (plain, or a DTensor's mesh and placements), in order."""
+    dtensor = _dtensor_class()
+    out: dict[Any, list[int]] = {}
+    for i, p in enumerate(params):
+        sharded = dtensor is not None and isinstance(p, dtensor)
+        key = (p.device_mesh, tuple(p.placements)) if sharded else None  # type: ignore[attr-defined]
+        out.setdefault(key, []).append(i)
+    return out
+
+
 class _Job:
     """One parameter's step: where its update comes from, its factors, later its orthogonalized update."""
 
-    __slots__ = ("bucket", "buf", "decay", "grad", "lr", "nesterov", "ns", "orthogonal", "param", "tall")
+    __slots__ = ("bucket", "buf", "decay", "grad", "lr", "nesterov", "ns", "orthogonal", "param", "sharded", "tall")
 
     def __init__(self, param: Tensor, grad: Tensor, buf: Tensor, nesterov: float | None, lr: float | Tensor,
                  group: Mapping[str, Any], ns: tuple[tuple[float, float, float], int, float]) -> None:
         self.param = param
-        self.grad, self.buf = (grad, buf) if grad.ndim == 2 else (_matrix(grad), _matrix(buf))
+        dtensor = _dtensor_class()
+        self.sharded = dtensor is not None and isinstance(param, dtensor)
+        if self.sharded:  # reshaped (and read) after the gather in write_update: the local shards stay as they are
+            self.grad, self.buf = grad, buf
+        else:
+            self.grad, self.buf = (grad, buf) if grad.ndim == 2 else (_matrix(grad), _matrix(buf))
         self.nesterov = nesterov
-        rows, cols = self.grad.shape
+        rows, cols = (grad.shape[0], math.prod(grad.shape[1:])) if grad.ndim != 2 else grad.shape
         self.tall = rows > cols
         self.ns = ns
         self.decay = float(1 - lr * group["weight_decay"])
@@ -281,17 +309,30 @@ class _Job:
 
     def write_update(self, slot: Tensor) -> None:
         """Write the momentum update into ``slot`` (bf16): torch's ``grad.lerp(buf, momentum)`` (nesterov) or
-        ``buf``, rounded to bf16 on the way as ``.bfloat16()`` rounds it, without a full-precision copy."""
-        if self.nesterov is None:
+        ``buf``, rounded to bf16 on the way as ``.bfloat16()`` rounds it, without a full-precision copy.
+
+        A sharded parameter's update is computed on each shard, rounded to bf16, then gathered whole
+        (the step's one collective for it), so Newton-Schulz reads the full matrix."""
+        if self.sharded:
+            update = self.buf if self.nesterov is None else self.grad.lerp(self.buf, self.nesterov)
+            slot.copy_(_matrix(update.bfloat16().full_tensor()))  # type: ignore[attr-defined]
+        elif self.nesterov is None:
             slot.copy_(self.buf)
         else:
             torch.lerp(self.grad, self.buf, self.nesterov, out=slot)
 
     def shaped_update(self) -> Tensor:
-        """The orthogonalized update in the parameter's shape."""
+        """The orthogonalized update in the parameter's shape (for a DTensor: this rank's shard of it)."""
         if self.orthogonal is None:
             raise InternalError("BatchedMuon applied an update before computing it")
-        return self.orthogonal if self.param.ndim == 2 else self.orthogonal.reshape(self.param.shape)
+        update = self.orthogonal if self.param.ndim == 2 else self.orthogonal.reshape(self.param.shape)
+        if not self.sharded:
+            return update
+        from torch.distributed.tensor import DTensor, Replicate  # loaded: the parameter is one
+
+        mesh = self.param.device_mesh  # type: ignore[attr-defined]
+        whole = DTensor.from_local(update, mesh, [Replicate()] * mesh.ndim, run_check=False)
+        return whole.redistribute(mesh, self.param.placements)  # type: ignore[attr-defined]  # a local slice
 
 
 def _matrix(t: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ import functools
 import gc
 import inspect
 import re
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -19,10 +20,18 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from paramwise.errors import BuildTargetError, ConfigError, NotRegisteredError, Problem, SharedParameterError, warn_user
+from paramwise.errors import (
+    BuildTargetError,
+    ConfigError,
+    ModelChangedError,
+    NotRegisteredError,
+    Problem,
+    SharedParameterError,
+    warn_user,
+)
 from paramwise.layers import is_dcn_module as is_dcn
 from paramwise.optimizers import OPTIMIZERS
-from paramwise.plan.groups import torch_param_groups
+from paramwise.plan.groups import tensor_layout, torch_param_groups
 from paramwise.plan.plan import Plan, frozen_notes, make_plan, plan_from_entries
 from paramwise.plan.routes import MAIN_ROUTE, Router, matrix_refusal
 from paramwise.plan.rules import DEFAULT_RULE, Factor, ParamEntry, apply_rules, plan_base
@@ -30,7 +39,7 @@ from paramwise.plan.spec import PARAMWISE_KEYS, OptimizerSpec, resolve_config
 from paramwise.registry import Registry, build_from_cfg, call_target, copy_config
 from paramwise.state.by_name import enable_state_by_name
 from paramwise.suggestions import did_you_mean, plural, safe_repr, safe_str, short_list
-from paramwise.walk import model_sites
+from paramwise.walk import model_sites, named_parameters
 
 __all__ = [
     "CONSTRUCTORS",
@@ -38,10 +47,12 @@ __all__ = [
     "DefaultOptimWrapperConstructor",
     "DefaultOptimizerConstructor",
     "build_optimizer",
+    "check_model_parameters",
     "check_optimizer_constraints",
     "construct",
     "optimizer_constructor",
     "plan_params",
+    "watch_model_parameters",
 ]
 
 OPTIMIZER_BUILDERS = Registry("optimizer constructor", locations=("paramwise.build.openmmlab",))
@@ -520,7 +531,51 @@ def construct(constructor: Any, model: nn.Module) -> torch.optim.Optimizer:
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise _constructor_error(f"{type(constructor).__name__} returned a {type(optimizer).__name__} for the "
                                  f"model, not a torch.optim.Optimizer; {_CONSTRUCTOR_FIX}", kind="type")
+    watch_model_parameters(optimizer, model)
     return optimizer
+
+
+def check_model_parameters(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """Raise ``ModelChangedError`` where the optimizer holds, under a name, a tensor that is no longer the
+    model's parameter of that name (the model sharded by ``fully_shard`` after the optimizer was built).
+
+    Groups without ``param_names`` and names the model does not have (parameters added from elsewhere)
+    are not checked.
+    """
+    current = dict(named_parameters(model))
+    stale: list[tuple[str, torch.Tensor]] = []
+    for group in optimizer.param_groups:
+        for name, param in zip(group.get("param_names", ()), group["params"], strict=False):
+            now = current.get(name)
+            if now is not None and now is not param:
+                stale.append((name, now))
+    if not stale:
+        return
+    names = [name for name, _ in stale]
+    sharded = any(tensor_layout(t) is not None for _, t in stale)
+    how = ("DTensors: it was sharded after the optimizer was built" if sharded
+           else "replaced after the optimizer was built")
+    raise ModelChangedError(
+        f"{len(stale)} of the optimizer's parameters {'is' if len(stale) == 1 else 'are'} no longer the model's "
+        f"({short_list(names)}): the model now holds other tensors under these names ({how}); the optimizer "
+        "would step tensors that get no gradients. Shard the model first (fully_shard / FSDP2), then build the "
+        "optimizer from the sharded model")
+
+
+def watch_model_parameters(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """Run :func:`check_model_parameters` at the optimizer's first step (one walk of the model; later steps
+    test a flag). The model is held weakly: a model gone by then is not checked."""
+    model_ref = weakref.ref(model)
+    pending = [True]
+
+    def first_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if pending:
+            watched = model_ref()
+            if watched is not None:
+                check_model_parameters(opt, watched)  # raises at every step until the optimizer is rebuilt
+            pending.clear()
+
+    optimizer.register_step_pre_hook(first_step)
 
 
 def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:

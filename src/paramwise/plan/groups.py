@@ -2,19 +2,22 @@
 
 Few groups keep torch's foreach/fused kernels fast (they batch within a group only) and keep
 ``add_param_group``, which is quadratic in the number of groups, cheap. Order is deterministic:
-groups in the order of their first parameter, parameters in model order.
+groups in the order of their first parameter, parameters in model order. A group holds one layout
+(:func:`tensor_layout`): plain tensors, or DTensors of one mesh and placements (FSDP2's
+``fully_shard``), since torch's foreach kernels refuse a list that mixes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from paramwise.plan.rules import ParamEntry
 from paramwise.plan.spec import GROUP_BY_CHOICES
 
-__all__ = ["GroupSpec", "group_entries", "torch_param_groups"]
+__all__ = ["GroupSpec", "group_entries", "tensor_layout", "torch_param_groups"]
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,25 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+def tensor_layout(param: Any) -> Hashable:
+    """None for a plain tensor; for a DTensor (FSDP2, tensor parallel) its mesh and placements.
+
+    Parameters of different layouts never share a group: torch's foreach kernels (the default for
+    AdamW, SGD, ...) refuse a list that mixes plain tensors and DTensors, or DTensors of two meshes.
+    """
+    dtensor = sys.modules.get("torch.distributed.tensor")  # not imported: no parameter is a DTensor
+    if dtensor is None or not isinstance(param, dtensor.DTensor):
+        return None
+    return ("DTensor", param.device_mesh, tuple(param.placements))
+
+
 def group_entries(
     entries: Sequence[ParamEntry], base: Mapping[str, Any], group_by: str = "hyperparams"
 ) -> tuple[GroupSpec, ...]:
-    """Group entries whose effective hyperparameters (``base`` overlaid by their own) are equal.
+    """Group entries whose effective hyperparameters (``base`` overlaid by their own) and layout are equal.
+
+    The layout (:func:`tensor_layout`) splits a model that is partly sharded: its DTensors and its
+    plain tensors go to separate groups with the same hyperparameters.
 
     ``group_by='param'`` gives one group per parameter, the layout of mmcv/mmengine.
     """
@@ -53,14 +71,16 @@ def group_entries(
         raise ValueError(f"group_by must be one of {', '.join(map(repr, GROUP_BY_CHOICES))}, got {group_by!r}")
     frozen_base = {k: _hashable(v) for k, v in base.items()}
     slots: dict[tuple, list[int]] = {}
-    # entries with the same outcome share one hyperparams mapping: find its slot once
-    slot_of: dict[int, list[int]] = {}
+    # entries with the same outcome share one hyperparams mapping: find its slot once per layout
+    slot_of: dict[tuple[int, Hashable], list[int]] = {}
     for i, entry in enumerate(entries):
-        members = slot_of.get(id(entry.hyperparams))
+        layout = tensor_layout(entry.param)
+        members = slot_of.get((id(entry.hyperparams), layout))
         if members is None:
             effective = dict(frozen_base)
             effective.update((k, _hashable(v)) for k, v in entry.hyperparams.items())
-            members = slot_of[id(entry.hyperparams)] = slots.setdefault(tuple(sorted(effective.items())), [])
+            key = (tuple(sorted(effective.items())), layout)
+            members = slot_of[(id(entry.hyperparams), layout)] = slots.setdefault(key, [])
         members.append(i)
     # dicts keep insertion order: groups come in the order of their first member
     return tuple(
