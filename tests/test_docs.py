@@ -148,9 +148,11 @@ def test_python_blocks_are_found_indented_and_outputs_paired() -> None:
         ("python", "print(1)\n", 2), (_OUTPUT_INFO, "1\n", 6), ("python", "x = 2\n", 10)]
 
 
-def write_outputs() -> None:
-    """Rewrite every output block of every page from a fresh run of the block before it."""
+def write_outputs(only: list[str]) -> None:
+    """Rewrite every output block of every page (or of the pages named) from a fresh run of the block before it."""
     for page in _executable_pages():
+        if only and not any(page.samefile(name) for name in only):
+            continue
         text = page.read_text(encoding="utf-8")
         edits = [(output.start, output.end, _normal(printed) + "\n")
                  for _, printed, output in run_page(page) if output is not None]
@@ -160,6 +162,6 @@ def write_outputs() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--write"]:
-        sys.exit("usage: PYTHONPATH=src python tests/test_docs.py --write")
-    write_outputs()
+    if sys.argv[1:2] != ["--write"]:
+        sys.exit("usage: PYTHONPATH=src python tests/test_docs.py --write [docs/page.md ...]")
+    write_outputs(sys.argv[2:])
