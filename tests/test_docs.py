@@ -56,10 +56,11 @@ def pages() -> list[Path]:
     return sorted(DOCS.rglob("*.md"))
 
 
-def run_page(path: Path) -> list[tuple[Block, str, Block | None]]:
-    """Run ``path``'s python blocks in order; each with what it printed and the output block after it."""
+def run_page(path: Path, namespace: dict[str, Any] | None = None) -> list[tuple[Block, str, Block | None]]:
+    """Run ``path``'s python blocks in order (in ``namespace``, fresh by default); each with what it
+    printed and the output block after it."""
     page_blocks = blocks(path.read_text(encoding="utf-8"))
-    namespace: dict[str, Any] = {"__name__": "__docs__"}
+    namespace = {"__name__": "__docs__"} if namespace is None else namespace
     results = []
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
