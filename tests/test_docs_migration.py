@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import paramwise
-from tests.test_docs import DOCS, run_page
+from test_docs import DOCS, run_page
 
 
 def page(name: str) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def detectron2_values(model: nn.Module, solver: dict[str, Any]) -> dict[str, tup
         bias["weight_decay"] = solver["WEIGHT_DECAY_BIAS"]
     out = {}
     for module_name, module in model.named_modules():
-        for local, p in module.named_parameters(recurse=False):
+        for local, _ in module.named_parameters(recurse=False):
             hyper = {"lr": base_lr, "weight_decay": wd}
             if isinstance(module, _D2_NORMS) and solver.get("WEIGHT_DECAY_NORM") is not None:
                 hyper["weight_decay"] = solver["WEIGHT_DECAY_NORM"]
