@@ -30,4 +30,5 @@ fi
 cd "$root"
 "$venv/bin/ruff" check src tests $(ls -d benchmarks 2>/dev/null)
 "$venv/bin/mypy"
+NO_MKDOCS_2_WARNING=1 "$venv/bin/mkdocs" build --strict --quiet --site-dir site   # the documentation site (docs/, mkdocs.yml)
 exec "$py" -m pytest "$@"
