@@ -26,7 +26,7 @@ from paramwise.state.distributed import DCP_KEY, distributed_state_dict, load_di
 from paramwise.state.files import describe_state, find_optimizer_state, read_checkpoint
 
 __all__ = [
-    "DCP_KEY", "MAIN_ROUTE", "StateLoadReport", "ValueChange", "describe_state", "distributed_state_dict", "enable_state_by_name", "find_optimizer_state",
-    "last_load_report", "load_converted", "load_distributed", "load_optimizer_state", "map_state_by_name", "read_checkpoint",
-    "save_distributed",
+    "DCP_KEY", "MAIN_ROUTE", "StateLoadReport", "ValueChange", "describe_state", "distributed_state_dict",
+    "enable_state_by_name", "find_optimizer_state", "last_load_report", "load_converted", "load_distributed",
+    "load_optimizer_state", "map_state_by_name", "read_checkpoint", "save_distributed",
 ]

@@ -54,7 +54,7 @@ def _require_process_group(what: str) -> None:
 
 
 def _check_model(optimizer: torch.optim.Optimizer, model: torch.nn.Module, what: str) -> None:
-    """An error unless every parameter of ``optimizer`` is one of ``model``'s (sharding after the build replaces them)."""
+    """An error unless every parameter of ``optimizer`` is ``model``'s (sharding after the build replaces them)."""
     if not isinstance(optimizer, torch.optim.Optimizer) or not isinstance(model, torch.nn.Module):
         raise UsageError(f"{what}(optimizer, model, path) takes a torch optimizer and its model; got "
                          f"{type(optimizer).__name__} and {type(model).__name__}")
@@ -142,9 +142,9 @@ def _split_entries(
             continue
         rest = fqn[len(head + _STATE):]
         # the longest saved name that prefixes the entry (a state key never holds the parameter's dots)
-        name = max((n for n in groups if rest.startswith(n + ".")), key=len, default=None)
-        if name is not None:
-            states[name][rest[len(name) + 1:]] = meta
+        owner = max((n for n in groups if rest.startswith(n + ".")), key=len, default=None)
+        if owner is not None:
+            states[owner][rest[len(owner) + 1:]] = meta
     return groups, states
 
 
