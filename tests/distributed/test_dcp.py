@@ -147,6 +147,10 @@ def _save_then_load(rank: int, world_size: int, folder: str) -> dict[str, Any]:
         load_distributed(optimizer, model, shards)
     except StateLoadError as e:
         out["errors"]["torch.save"] = str(e)
+    try:  # torch's unflattened checkpoint (groups by position)
+        load_distributed(optimizer, model, os.path.join(folder, "torch-flatten-False"), key="optim")
+    except StateLoadError as e:
+        out["errors"]["unflattened"] = str(e)
     # sharded after the optimizer was built
     model = _model()
     optimizer = paramwise.build_optimizer(model, SAVED_CFG)
@@ -215,6 +219,7 @@ def test_bad_input_names_the_fix(runs: dict[str, Any], tmp_path: Path) -> None:
     errors = runs["two"][0]["errors"]
     assert "not a torch.distributed.checkpoint folder" in errors["torch.save"]
     assert "save_distributed" in errors["torch.save"] and "cannot be resharded" in errors["torch.save"]
+    assert "unflattened" in errors["unflattened"] and "flatten_optimizer_state_dict=True" in errors["unflattened"]
     assert "sharded" in errors["sharded late"] and "Shard the model first" in errors["sharded late"]
     model = _model()
     optimizer = paramwise.build_optimizer(model, SAVED_CFG)

@@ -121,6 +121,13 @@ def _split_entries(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """The checkpoint's group values and state entries per saved name: name -> {key: storage metadata}."""
     head = f"{key}."
+    if f"{head}{_GROUPS}0.params" in entries:
+        raise StateLoadError(
+            f"{path!r} holds the optimizer state under {key!r} unflattened (groups by position, as "
+            "get_optimizer_state_dict saves it by default): a regrouped config cannot be matched to it. Save with "
+            "paramwise.state.save_distributed (or StateDictOptions(flatten_optimizer_state_dict=True)), which "
+            "keeps every value under its parameter's name"
+        )
     groups: dict[str, dict[str, Any]] = {}
     for fqn, meta in entries.items():
         if fqn.startswith(head + _GROUPS):
