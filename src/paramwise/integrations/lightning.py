@@ -25,12 +25,12 @@ from torch import nn
 from paramwise.build.constructors import build_optimizer
 from paramwise.config.config import Config
 from paramwise.config.sections import optimizer_config
-from paramwise.errors import ConfigDependencyError, ConfigError, Problem, UsageTypeError, warn_user
+from paramwise.errors import ConfigDependencyError, ConfigError, InternalError, Problem, UsageTypeError, warn_user
 from paramwise.schedule.mmengine import PlateauCurve
 from paramwise.schedule.schedule import build_scheduler
 from paramwise.suggestions import safe_repr
 from paramwise.wrapper.clipping import ClipPolicy, ClipUnit, clip_gradients, clip_units
-from paramwise.wrapper.optim_wrapper import build_optim_wrapper, check_wrapper_config, group_labels
+from paramwise.wrapper.optim_wrapper import OptimWrapper, build_optim_wrapper, check_wrapper_config, group_labels
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -82,7 +82,10 @@ def configure_optimizers(module: nn.Module, cfg: Mapping[str, Any] | str | os.Pa
     for problem in found.warnings:
         warn_user(str(problem))
     if found.source == "optim_wrapper":  # checks the wrapper keys too, reported at optim_wrapper -> key
-        optimizer = build_optim_wrapper(module, whole["optim_wrapper"]).optimizer
+        wrapper = build_optim_wrapper(module, whole["optim_wrapper"])
+        if not isinstance(wrapper, OptimWrapper):  # optimizer_config refused an OptimWrapperDict already
+            raise InternalError(f"build_optim_wrapper returned {type(wrapper).__name__} for one optimizer")
+        optimizer = wrapper.optimizer
     else:
         optimizer = build_optimizer(module, found.optimizer)
     scheduler_cfg = whole.get("param_scheduler")
@@ -102,6 +105,7 @@ def configure_optimizers(module: nn.Module, cfg: Mapping[str, Any] | str | os.Pa
 
 def _run_length(module: nn.Module) -> tuple[int | None, int | None]:
     """``(max_iters, epoch_length)`` in optimizer steps, from the module's trainer (None where unknown)."""
+    trainer: Any
     try:
         trainer = module.trainer  # a LightningModule's; raises when the module is not attached
     except (AttributeError, RuntimeError):
