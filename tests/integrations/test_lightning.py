@@ -339,3 +339,28 @@ def test_hybrid_optimizer_trains_under_automatic_optimization() -> None:
     assert run.global_step == 4
     assert all(not torch.equal(before[n], p) for n, p in net.named_parameters())
     assert all(n <= 1.0 + 1e-5 for norms in module.clipped_norms for n in norms)
+
+
+# ------------------------------------------------------------------------------------------------ LightningCLI
+def test_lightning_cli_example_configures_groups_from_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("jsonargparse")
+    import importlib.util
+
+    folder = ROOT / "examples" / "lightning_cli"
+    spec = importlib.util.spec_from_file_location("lightning_cli_example", folder / "main.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Lightning's advice about workers and logging intervals
+        cli = example.main(["fit", "--config", str(folder / "config.yaml"), "--trainer.fast_dev_run=4"],
+                           save_config_callback=None)
+    run = cli.trainer
+    assert run.accumulate_grad_batches == 2 and run.global_step == 2  # accumulative_counts from the YAML
+    groups = run.optimizers[0].param_groups
+    labels = group_labels(groups)
+    initial = {label: g["initial_lr"] for label, g in zip(labels, groups)}
+    assert initial["head"] == pytest.approx(0.0003) and max(initial.values()) == pytest.approx(0.003)
+    assert {g["weight_decay"] for g in groups} == {0.0, 0.05}
+    assert any(isinstance(c, ParamwiseCallback) and c.step_count == 2 for c in run.callbacks)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -91,8 +92,11 @@ def configure_optimizers(module: nn.Module, cfg: Mapping[str, Any] | str | os.Pa
     scheduler_cfg = whole.get("param_scheduler")
     if not scheduler_cfg:
         return optimizer
-    max_iters, epoch_length = _run_length(module)
-    schedule = build_scheduler(optimizer, scheduler_cfg, epoch_length=epoch_length, max_iters=max_iters)
+    max_iters, epoch_length, smoke_test = _run_length(module)
+    with warnings.catch_warnings():
+        if smoke_test:  # fast_dev_run: a few steps of a run whose length is not known; entries without end
+            warnings.filterwarnings("ignore", message=".*has no end and build_scheduler got no max_iters")
+        schedule = build_scheduler(optimizer, scheduler_cfg, epoch_length=epoch_length, max_iters=max_iters)
     plateaus = [p for p in schedule.parts if isinstance(p.curve, PlateauCurve)]
     if plateaus:
         raise ConfigError([Problem((f"param_scheduler[{p.index}]",), (
@@ -103,22 +107,27 @@ def configure_optimizers(module: nn.Module, cfg: Mapping[str, Any] | str | os.Pa
             "lr_scheduler": {"scheduler": schedule, "interval": "step", "frequency": 1, "name": "paramwise"}}
 
 
-def _run_length(module: nn.Module) -> tuple[int | None, int | None]:
-    """``(max_iters, epoch_length)`` in optimizer steps, from the module's trainer (None where unknown)."""
+def _run_length(module: nn.Module) -> tuple[int | None, int | None, bool]:
+    """``(max_iters, epoch_length, fast_dev_run)`` in optimizer steps, from the module's trainer (None where
+    unknown). Under ``fast_dev_run`` the run's real length is unknown: no ``max_iters``, so a schedule
+    sized to the real run still builds (an entry without ``end`` runs to mmengine's INF, as without a trainer)."""
     trainer: Any
     try:
         trainer = module.trainer  # a LightningModule's; raises when the module is not attached
     except (AttributeError, RuntimeError):
-        return None, None
+        return None, None, False
     if trainer is None:
-        return None, None
+        return None, None, False
     total = trainer.estimated_stepping_batches  # sets up the train dataloader when needed
-    max_iters = int(total) if isinstance(total, (int, float)) and math.isfinite(total) and total > 0 else None
+    smoke_test = bool(getattr(trainer, "fast_dev_run", False))
+    max_iters = None
+    if not smoke_test and isinstance(total, (int, float)) and math.isfinite(total) and total > 0:
+        max_iters = int(total)
     batches = trainer.num_training_batches
     epoch_length = None
     if isinstance(batches, (int, float)) and math.isfinite(batches) and batches > 0:
         epoch_length = math.ceil(int(batches) / trainer.accumulate_grad_batches)
-    return max_iters, epoch_length
+    return max_iters, epoch_length, smoke_test
 
 
 class ParamwiseCallback(Callback):
