@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -364,3 +366,24 @@ def test_lightning_cli_example_configures_groups_from_yaml(tmp_path: Path, monke
     assert initial["head"] == pytest.approx(0.0003) and max(initial.values()) == pytest.approx(0.003)
     assert {g["weight_decay"] for g in groups} == {0.0, 0.05}
     assert any(isinstance(c, ParamwiseCallback) and c.step_count == 2 for c in run.callbacks)
+
+
+# ------------------------------------------------------------------------------------------------ epochs
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None)
+@given(batches=st.integers(1, 7), accumulate=st.integers(1, 4))
+def test_schedule_epochs_are_lightning_epochs(batches: int, accumulate: int) -> None:
+    """Whatever the batches per epoch and the accumulation, an epoch-based entry changes the lr exactly
+    where Lightning's epochs begin: every step of epoch e runs at 0.5**e."""
+    cfg = config(accumulative_counts=accumulate)
+    cfg["param_scheduler"] = [dict(type="StepLR", step_size=1, gamma=0.5, by_epoch=True)]
+    module = Module(cfg)
+    epochs: list[int] = []
+
+    class Epoch(pl.Callback):
+        def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+            epochs.append(trainer.current_epoch)
+
+    fit(module, cfg, data=loader(batches), callbacks=[Epoch()], max_epochs=3)
+    assert len(epochs) == 3 * -(-batches // accumulate)
+    assert [lrs[0] for lrs in module.seen_lrs] == pytest.approx([0.01 * 0.5**e for e in epochs], rel=1e-12)
