@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
