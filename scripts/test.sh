@@ -18,9 +18,9 @@ fi
 # The integrations' frameworks and the documentation site's builder, for their tests (never required by
 # paramwise itself). Each declares torch, which the pinned CPU build above already satisfies; the check
 # after the install makes sure nothing replaced it.
-if ! has pytorch-lightning transformers accelerate mkdocs-material mkdocstrings-python; then
+if ! has pytorch-lightning jsonargparse transformers accelerate mkdocs-material mkdocstrings-python; then
   torch_before="$("$py" -c 'import importlib.metadata as m; print(m.version("torch"))')"
-  pip_q "pytorch-lightning==2.6.6" "transformers==5.23.*" "accelerate>=1.0" "mkdocs-material>=9.5" "mkdocstrings-python>=1.10"
+  pip_q "pytorch-lightning==2.6.6" "jsonargparse[signatures]>=4.39" "transformers==5.23.*" "accelerate>=1.0" "mkdocs-material>=9.5" "mkdocstrings-python>=1.10"
   torch_after="$("$py" -c 'import importlib.metadata as m; print(m.version("torch"))')"
   if [ "$torch_before" != "$torch_after" ]; then
     echo "scripts/test.sh: installing the test frameworks replaced torch $torch_before with $torch_after" >&2
