@@ -85,6 +85,8 @@ if TYPE_CHECKING:  # the public API, one import per module; `as` marks each name
     from paramwise.state.by_name import last_load_report as last_load_report
     from paramwise.state.by_name import load_optimizer_state as load_optimizer_state
     from paramwise.state.by_name import map_state_by_name as map_state_by_name
+    from paramwise.state.distributed import load_distributed as load_distributed
+    from paramwise.state.distributed import save_distributed as save_distributed
     from paramwise.wrapper.clipping import ClipPolicy as ClipPolicy
     from paramwise.wrapper.optim_wrapper import OPTIM_WRAPPERS as OPTIM_WRAPPERS
     from paramwise.wrapper.optim_wrapper import AmpOptimWrapper as AmpOptimWrapper
