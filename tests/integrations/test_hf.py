@@ -107,6 +107,7 @@ def _expected_lrs(cfg: dict[str, Any], model: nn.Module, steps: range, max_iters
     return [schedule.values_at(k)["lr"] for k in steps]
 
 
+@pytest.mark.slow
 def test_importing_paramwise_and_integrations_does_not_import_transformers() -> None:
     code = ("import sys, paramwise, paramwise.integrations; paramwise.build_optimizer; "
             "print(any(m.split('.')[0] in ('transformers', 'accelerate') for m in sys.modules))")
@@ -132,6 +133,7 @@ def test_every_group_lr_at_every_step_is_build_schedulers_and_logged_by_label(tm
     assert expected[-1][2] == pytest.approx(10 * expected[-1][0])  # the head's lr_mult holds through the schedule
 
 
+@pytest.mark.slow
 def test_epoch_based_entries_count_the_trainers_optimizer_steps_per_epoch(tmp_path: Path) -> None:
     cfg = _config()
     cfg["param_scheduler"] = [dict(type="MultiStepLR", milestones=[1], gamma=0.5)]  # by_epoch=True: mmengine's default
@@ -139,8 +141,8 @@ def test_epoch_based_entries_count_the_trainers_optimizer_steps_per_epoch(tmp_pa
     _, recorder = _train(tmp_path, cfg, model=copy.deepcopy(model), max_steps=-1, num_train_epochs=2)
     per_epoch = len(_data()) // 2
     assert len(recorder.lrs) == 2 * per_epoch
-    assert _flat(recorder.lrs) == pytest.approx(_flat(_expected_lrs(cfg, model, range(2 * per_epoch), max_iters=2 * per_epoch,
-                                                                epoch_length=per_epoch)), rel=1e-12)
+    expected = _expected_lrs(cfg, model, range(2 * per_epoch), max_iters=2 * per_epoch, epoch_length=per_epoch)
+    assert _flat(recorder.lrs) == pytest.approx(_flat(expected), rel=1e-12)
     assert recorder.lrs[per_epoch][0] == pytest.approx(0.5 * recorder.lrs[per_epoch - 1][0])
 
 
@@ -174,6 +176,7 @@ def test_per_group_clipping_is_done_by_the_callback_and_logged(tmp_path: Path) -
     assert {k for k in log if k.startswith("grad_norm/")} == {"grad_norm/embed", "grad_norm/norm", "grad_norm/head"}
 
 
+@pytest.mark.slow
 def test_value_clipping_is_in_force(tmp_path: Path) -> None:
     _, recorder = _train(tmp_path, _config(dict(type="value", clip_value=1e-3)))
     largest = max(float(g.abs().max()) for step in recorder.grads for group in step for g in group)

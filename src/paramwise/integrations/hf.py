@@ -39,7 +39,7 @@ from paramwise.errors import ConfigError, Problem, UsageTypeError, warn_user
 from paramwise.schedule.schedule import Schedule, build_scheduler
 from paramwise.suggestions import safe_repr
 from paramwise.wrapper.clipping import ClipPolicy, clip_gradients, clip_units
-from paramwise.wrapper.optim_wrapper import build_optim_wrapper, check_wrapper_config, group_labels
+from paramwise.wrapper.optim_wrapper import OptimWrapper, build_optim_wrapper, check_wrapper_config, group_labels
 
 __all__ = [
     "ParamwiseCallback",
@@ -98,7 +98,9 @@ def paramwise_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
     """
     _, found = _sections(cfg)
     kept = {k: v for k, v in found.wrapper.items() if k not in _AMP_KEYS}  # the Trainer's AMP, checked with args
-    return build_optim_wrapper(model, {"optimizer": found.optimizer, **kept}).optimizer
+    wrapper = build_optim_wrapper(model, {"optimizer": found.optimizer, **kept})
+    assert isinstance(wrapper, OptimWrapper)  # one optimizer config gives one wrapper, never a dict of them
+    return wrapper.optimizer
 
 
 def paramwise_scheduler(optimizer: Any, cfg: Any, num_training_steps: int, *,
