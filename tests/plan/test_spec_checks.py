@@ -151,3 +151,13 @@ def test_a_dict_under_a_custom_key_option_is_read_as_a_split_dotted_key() -> Non
     with pytest.raises(ConfigError) as info:  # a plain wrong value gets no such hint
         build_optimizer(_model(), dict(SGD, paramwise_cfg=dict(custom_keys={"backbone": {"stages": 1}})))
     assert "quote it" not in str(info.value)
+
+
+def test_a_dict_argument_with_keys_of_mixed_types_groups_without_a_foreign_error() -> None:
+    """Found by the optimizer fuzz: grouping sorted a dict's keys, and 1 < 'a' is a TypeError."""
+    cfg = dict(SGD, paramwise_cfg=dict(custom_keys={"0": dict(lr_mult=0.5)}))
+    plan = plan_params(_model(), cfg)
+    from paramwise.plan.groups import group_entries
+    entries = tuple(e._replace(hyperparams={**e.hyperparams, "extra": {1: "x", "a": 2}}) for e in plan.entries)
+    groups = group_entries(entries, {}, "hyperparams")
+    assert sum(len(g.members) for g in groups) == len(entries)

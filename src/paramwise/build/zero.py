@@ -31,6 +31,10 @@ _ROOT = ("optimizer",)
 
 def _local_class(optimizer_type: Any, local_kwargs: dict[str, Any]) -> Any:
     """The local optimizer class ``optimizer_type`` names, its arguments checked as the optimizer's own."""
+    if optimizer_type is None:  # a default only so that its absence is a config problem at its path
+        raise ConfigError([Problem((*_ROOT, "optimizer_type"), (
+            "is missing: ZeroRedundancyOptimizer needs the optimizer each rank runs on its shard, e.g. "
+            "optimizer_type='AdamW'"), kind="missing")], title="invalid ZeroRedundancyOptimizer config")
     if not isinstance(optimizer_type, str) and not isinstance(optimizer_type, type):
         raise ConfigError([Problem((*_ROOT, "optimizer_type"), (
             f"must name the optimizer each rank runs on its shard, e.g. optimizer_type='AdamW', got "
@@ -48,7 +52,7 @@ def _local_class(optimizer_type: Any, local_kwargs: dict[str, Any]) -> Any:
 
 
 def ZeroRedundancyOptimizer(  # a class's name in configs (mmengine's), made lazily
-    params: Iterable[Any], optimizer_type: str | type[torch.optim.Optimizer], **kwargs: Any
+    params: Iterable[Any], optimizer_type: str | type[torch.optim.Optimizer] | None = None, **kwargs: Any
 ) -> torch.optim.Optimizer:
     """torch's ZeroRedundancyOptimizer over ``params`` (paramwise's groups), running ``optimizer_type`` per rank.
 

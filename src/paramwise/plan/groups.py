@@ -33,7 +33,8 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, Mapping):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+        items = ((k, _hashable(v)) for k, v in value.items())  # keys of mixed types sort by type, then text
+        return tuple(sorted(items, key=lambda kv: (type(kv[0]).__name__, repr(kv[0]))))
     try:
         hash(value)
     except TypeError:
