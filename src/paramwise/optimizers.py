@@ -46,18 +46,18 @@ __all__ = [
 ]
 
 # package to scan -> prefix of its names in the registry. The order decides who owns a bare name that
-# several packages define (``Lion``: lion-pytorch's, as in mmengine): dedicated packages first, torch's
-# own names are never taken. A package is imported only when a name may be its own.
+# several packages define (``Lion``: lion-pytorch's, as in mmengine): the packages mmengine registers
+# first (bitsandbytes' names are bare there), then the collections; torch's own names are never taken. A package is imported only when a name may be its own.
 THIRD_PARTY_PACKAGES: dict[str, str] = {
     "lion_pytorch": "lion_pytorch",
     "dadaptation": "dadaptation",
     "prodigyopt": "prodigyopt",
     "schedulefree": "schedulefree",
+    "bitsandbytes.optim": "bnb",
     "timm.optim": "timm",
     "torch_optimizer": "torch_optimizer",
     "pytorch_optimizer": "pytorch_optimizer",
     "heavyball": "heavyball",
-    "bitsandbytes.optim": "bnb",
     "torchao.optim": "torchao",
     "apex.optimizers": "apex",
     "transformers.optimization": "transformers",
