@@ -139,7 +139,8 @@ def test_mmengine_names_resolve_to_the_same_classes() -> None:
 
 def test_a_library_never_shadows_torch() -> None:
     names = OPTIMIZERS.names()  # the full scan: every installed library registered
-    torch_names = [n for n, c in vars(torch.optim).items() if isinstance(c, type) and issubclass(c, torch.optim.Optimizer)]
+    torch_names = [n for n, c in vars(torch.optim).items()
+                   if isinstance(c, type) and issubclass(c, torch.optim.Optimizer)]
     for name in torch_names:
         assert OPTIMIZERS.get(name) is getattr(torch.optim, name)
     # a bare name belongs to the first library (in THIRD_PARTY_PACKAGES' order) that defines it

@@ -3,9 +3,10 @@
 The base class ``torch.optim.Optimizer`` is registered too, as in mmengine; building it is an error.
 
 torch's optimizers are registered at import by scanning ``torch.optim`` (no hand-kept list, so a
-new torch release brings its new optimizers). Third-party packages are scanned on the first lookup
-only when they are installed, under a prefix (``timm.Lamb``, ``bnb.AdamW8bit``) and, when the name
-is free, also bare (``Lamb``). A name that is not registered but belongs to a well-known package
+new torch release brings its new optimizers). Installed optimizer libraries are registered lazily: a
+lookup imports only the libraries the name may come from, and registers them under a prefix
+(``timm.Lamb``, ``bnb.AdamW8bit``) and, when torch lacks the name, also bare (``Lamb``), owned by the
+first library in ``THIRD_PARTY_PACKAGES`` that defines it; reading all names imports every installed one. A name that is not registered but belongs to a well-known package
 (``KNOWN_OPTIMIZER_PACKAGES``) gets an error that names the package to install.
 """
 
@@ -47,7 +48,8 @@ __all__ = [
 
 # package to scan -> prefix of its names in the registry. The order decides who owns a bare name that
 # several packages define (``Lion``: lion-pytorch's, as in mmengine): the packages mmengine registers
-# first (bitsandbytes' names are bare there), then the collections; torch's own names are never taken. A package is imported only when a name may be its own.
+# first (bitsandbytes' names are bare there), then the collections; torch's own names are never taken.
+# A package is imported only when a name may be its own.
 THIRD_PARTY_PACKAGES: dict[str, str] = {
     "lion_pytorch": "lion_pytorch",
     "dadaptation": "dadaptation",
@@ -301,7 +303,7 @@ class _OptimizerRegistry(Registry):
 
     def register_third_party(self) -> None:
         """Register every installed package's optimizers, prefixed, and bare where the name is free (in order)."""
-        for package, prefix in THIRD_PARTY_PACKAGES.items():
+        for package in THIRD_PARTY_PACKAGES:
             if self.register_package(package):
                 for attr, cls in _package_classes(package) or ():
                     if not self.holds(attr):
