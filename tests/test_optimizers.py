@@ -136,7 +136,8 @@ def test_exact_known_name_drops_near_misses(nothing_installed) -> None:
 def test_unscanned_package_says_to_register_or_pass_the_class(nothing_installed, monkeypatch) -> None:
     from paramwise import optimizers
 
-    monkeypatch.delitem(optimizers.THIRD_PARTY_PACKAGES, "prodigyopt")  # as if paramwise did not scan it
+    monkeypatch.setattr(optimizers, "THIRD_PARTY_PACKAGES", {  # as if paramwise did not scan prodigyopt (a
+        k: v for k, v in optimizers.THIRD_PARTY_PACKAGES.items() if k != "prodigyopt"})  # copy: the order matters
     monkeypatch.setattr(optimizers, "KNOWN_OPTIMIZER_PACKAGES", tuple(
         p for p in optimizers.KNOWN_OPTIMIZER_PACKAGES if p.name != "pytorch-optimizer"))
     msg = _message("Prodigy")

@@ -6,7 +6,8 @@ torch's optimizers are registered at import by scanning ``torch.optim`` (no hand
 new torch release brings its new optimizers). Installed optimizer libraries are registered lazily: a
 lookup imports only the libraries the name may come from, and registers them under a prefix
 (``timm.Lamb``, ``bnb.AdamW8bit``) and, when torch lacks the name, also bare (``Lamb``), owned by the
-first library in ``THIRD_PARTY_PACKAGES`` that defines it; reading all names imports every installed one. A name that is not registered but belongs to a well-known package
+first library in ``THIRD_PARTY_PACKAGES`` that defines it; reading all names imports every installed one.
+A name that is not registered but belongs to a well-known package
 (``KNOWN_OPTIMIZER_PACKAGES``) gets an error that names the package to install.
 """
 
