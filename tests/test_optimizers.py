@@ -68,7 +68,7 @@ def test_lookup_error_names_installed_packages_that_failed_to_load(monkeypatch) 
 
     monkeypatch.setitem(optimizers._THIRD_PARTY_FAILURES, "timm.optim", "ImportError: no torchvision")
     with pytest.raises(NotRegisteredError) as info:
-        OPTIMIZERS.get("Lamb")
+        OPTIMIZERS.get("NvNovoGrad")  # timm only (torchvision missing here)
     assert str(info.value).endswith("(installed but not loaded: timm.optim: ImportError: no torchvision)")
 
 
@@ -111,7 +111,8 @@ def test_known_package_single_provider(nothing_installed) -> None:
 def test_known_package_several_providers(nothing_installed) -> None:
     assert _message("Lion") == (
         "'Lion' is not in the optimizer registry. It is provided by the packages lion-pytorch "
-        "(pip install lion-pytorch), timm (pip install timm) and bitsandbytes (pip install bitsandbytes), "
+        "(pip install lion-pytorch), timm (pip install timm), pytorch-optimizer (pip install pytorch-optimizer) and "
+        "bitsandbytes (pip install bitsandbytes), "
         "none of which is installed; paramwise registers their optimizers automatically once one is installed."
     )
 
@@ -133,6 +134,12 @@ def test_exact_known_name_drops_near_misses(nothing_installed) -> None:
 
 
 def test_unscanned_package_says_to_register_or_pass_the_class(nothing_installed, monkeypatch) -> None:
+    from paramwise import optimizers
+
+    monkeypatch.setattr(optimizers, "THIRD_PARTY_PACKAGES", {  # as if paramwise did not scan prodigyopt (a
+        k: v for k, v in optimizers.THIRD_PARTY_PACKAGES.items() if k != "prodigyopt"})  # copy: the order matters
+    monkeypatch.setattr(optimizers, "KNOWN_OPTIMIZER_PACKAGES", tuple(
+        p for p in optimizers.KNOWN_OPTIMIZER_PACKAGES if p.name != "pytorch-optimizer"))
     msg = _message("Prodigy")
     assert "The package prodigyopt provides it (pip install prodigyopt); paramwise does not scan prodigyopt" in msg
     assert "pass the class itself as 'type' (from prodigyopt import Prodigy)" in msg
@@ -140,8 +147,6 @@ def test_unscanned_package_says_to_register_or_pass_the_class(nothing_installed,
     msg = _message("LARS")  # timm and bitsandbytes (scanned), mmpretrain (not scanned)
     assert "packages timm as 'Lars' (pip install timm) and bitsandbytes (pip install bitsandbytes)" in msg
     assert "from mmpretrain.engine.optimizers import LARS" in msg and "mmengine's registry" in msg
-
-    from paramwise import optimizers
 
     monkeypatch.setattr(optimizers, "_installed", lambda module: module == "prodigyopt")
     msg = _message("Prodigy")

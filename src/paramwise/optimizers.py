@@ -3,9 +3,11 @@
 The base class ``torch.optim.Optimizer`` is registered too, as in mmengine; building it is an error.
 
 torch's optimizers are registered at import by scanning ``torch.optim`` (no hand-kept list, so a
-new torch release brings its new optimizers). Third-party packages are scanned on the first lookup
-only when they are installed, under a prefix (``timm.Lamb``, ``bnb.AdamW8bit``) and, when the name
-is free, also bare (``Lamb``). A name that is not registered but belongs to a well-known package
+new torch release brings its new optimizers). Installed optimizer libraries are registered lazily: a
+lookup imports only the libraries the name may come from, and registers them under a prefix
+(``timm.Lamb``, ``bnb.AdamW8bit``) and, when torch lacks the name, also bare (``Lamb``), owned by the
+first library in ``THIRD_PARTY_PACKAGES`` that defines it; reading all names imports every installed one.
+A name that is not registered but belongs to a well-known package
 (``KNOWN_OPTIMIZER_PACKAGES``) gets an error that names the package to install.
 """
 
@@ -22,32 +24,58 @@ from typing import Any
 
 import torch
 
+from paramwise.errors import Problem
 from paramwise.muon import ADJUST_LR_FNS, BatchedMuon
 from paramwise.registry import Registry
 from paramwise.suggestions import format_suggestions
 
 __all__ = [
     "ARGUMENT_CHOICES",
+    "CUDA_ONLY_OPTIMIZERS",
     "KNOWN_OPTIMIZER_PACKAGES",
     "OPTIMIZERS",
+    "THIRD_PARTY_ALIASES",
     "THIRD_PARTY_PACKAGES",
     "KnownOptimizerPackage",
     "annotation_names",
     "argument_choices",
+    "cuda_problem",
+    "cuda_requirement",
     "optimizer_arguments",
     "optimizer_default",
     "optimizer_parameter",
     "register_optimizers_from",
 ]
 
-# package to scan -> prefix of its names in the registry
+# package to scan -> prefix of its names in the registry. The order decides who owns a bare name that
+# several packages define (``Lion``: lion-pytorch's, as in mmengine): the packages mmengine registers
+# first (bitsandbytes' names are bare there), then the collections; torch's own names are never taken.
+# A package is imported only when a name may be its own.
 THIRD_PARTY_PACKAGES: dict[str, str] = {
-    "timm.optim": "timm",
-    "bitsandbytes.optim": "bnb",
-    "torch_optimizer": "torch_optimizer",
-    "apex.optimizers": "apex",
     "lion_pytorch": "lion_pytorch",
+    "dadaptation": "dadaptation",
+    "prodigyopt": "prodigyopt",
     "schedulefree": "schedulefree",
+    "bitsandbytes.optim": "bnb",
+    "timm.optim": "timm",
+    "torch_optimizer": "torch_optimizer",
+    "pytorch_optimizer": "pytorch_optimizer",
+    "heavyball": "heavyball",
+    "torchao.optim": "torchao",
+    "apex.optimizers": "apex",
+    "transformers.optimization": "transformers",
+}
+
+#: Extra names under which mmengine registers a package's optimizers, by package: a function of the class
+#: name. mmengine registers bitsandbytes' classes bare and, where torch (or lion-pytorch) has the name,
+#: as ``bnb_Name``; paramwise registers ``bnb_Name`` for every one of them, so those configs work.
+THIRD_PARTY_ALIASES: dict[str, str] = {"bitsandbytes.optim": "bnb_{}"}
+
+#: Optimizers that need CUDA, by package and class name ("*": every class of the package). A build
+#: without CUDA is a ConfigError at 'type' (looking them up, planning and listing work anywhere).
+CUDA_ONLY_OPTIMIZERS: dict[str, tuple[str, ...]] = {
+    "apex.optimizers": ("*",),
+    "torchao.optim": ("CPUOffloadOptimizer",),
 }
 
 # why a third-party package that is installed could not be scanned (shown in lookup errors)
@@ -95,6 +123,9 @@ KNOWN_OPTIMIZER_PACKAGES: tuple[KnownOptimizerPackage, ...] = (
     ),
     KnownOptimizerPackage("prodigyopt", "prodigyopt", ("Prodigy",)),
     KnownOptimizerPackage(
+        "dadaptation", "dadaptation", ("DAdaptAdaGrad", "DAdaptAdam", "DAdaptAdan", "DAdaptLion", "DAdaptSGD")
+    ),
+    KnownOptimizerPackage(
         "timm",
         "timm.optim",
         ("AdaBelief", "AdafactorBigVision", "Adahessian", "AdamP", "Adan", "Adopt", "Lamb", "Lars", "Lion",
@@ -108,6 +139,18 @@ KNOWN_OPTIMIZER_PACKAGES: tuple[KnownOptimizerPackage, ...] = (
          "QHM", "Ranger", "RangerQH", "RangerVA", "SGDP", "SGDW", "Shampoo", "SWATS", "Yogi"),
     ),
     KnownOptimizerPackage(
+        "pytorch-optimizer",
+        "pytorch_optimizer",
+        ("ADOPT", "AdaBelief", "AdaBound", "AdaFactor", "AdaHessian", "AdamP", "Adan", "AdEMAMix", "CAME",
+         "DAdaptAdam", "Kron", "Lamb", "LARS", "Lion", "Lookahead", "MADGRAD", "MARS", "Prodigy", "Ranger",
+         "Ranger21", "SAM", "ScheduleFreeAdamW", "SGDP", "SOAP", "SophiaH", "StableAdamW", "Tiger", "Yogi"),
+    ),
+    KnownOptimizerPackage(
+        "heavyball",
+        "heavyball",
+        ("HeavySOAP", "LaProp", "PSGDKron", "SOAP", "SFAdamW", "MuonLaProp", "UnscaledAdamW"),
+    ),
+    KnownOptimizerPackage(
         "bitsandbytes",
         "bitsandbytes.optim",
         ("Adam8bit", "Adam32bit", "AdamW8bit", "AdamW32bit", "PagedAdam", "PagedAdam8bit", "PagedAdam32bit",
@@ -116,6 +159,11 @@ KNOWN_OPTIMIZER_PACKAGES: tuple[KnownOptimizerPackage, ...] = (
          "PagedLion", "PagedLion8bit", "PagedLion32bit", "RMSprop8bit", "RMSprop32bit", "SGD8bit", "SGD32bit",
          "AdEMAMix", "AdEMAMix8bit", "AdEMAMix32bit", "PagedAdEMAMix", "PagedAdEMAMix8bit",
          "PagedAdEMAMix32bit"),
+    ),
+    KnownOptimizerPackage(
+        "torchao",
+        "torchao.optim",
+        ("Adam4bit", "Adam8bit", "AdamFp8", "AdamW4bit", "AdamW8bit", "AdamWFp8", "CPUOffloadOptimizer"),
     ),
     KnownOptimizerPackage(
         "apex",
@@ -130,6 +178,13 @@ KNOWN_OPTIMIZER_PACKAGES: tuple[KnownOptimizerPackage, ...] = (
         ("Lamb", "LARS", "Adan"),
         note="Configs written for mmpretrain name its classes; mmpretrain registers them in mmengine's "
         "registry, not in paramwise's.",
+    ),
+    KnownOptimizerPackage(
+        "transformers",
+        "transformers.optimization",
+        ("Adafactor",),
+        note="mmengine's 'Adafactor' is transformers' class: in paramwise it is 'transformers.Adafactor', "
+        "and 'Adafactor' is torch's (mmengine's 'TorchAdafactor').",
     ),
 )
 
@@ -197,7 +252,63 @@ def _package_advice(registry: Registry, name: str) -> str:
 
 
 class _OptimizerRegistry(Registry):
-    """The optimizer registry: a miss also names the package to install and installed ones that failed to load."""
+    """The optimizer registry: a miss also names the package to install and installed ones that failed to load.
+
+    With ``third_party=True`` (``OPTIMIZERS``), a name that is not held yet is looked for in the installed
+    packages of ``THIRD_PARTY_PACKAGES``, importing only what it takes: its prefix's package
+    (``bnb.AdamW8bit``), or the packages in order until one defines a bare name (``Lion``).
+    """
+
+    def __init__(self, name: str, *, third_party: bool = False, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.third_party = third_party
+        self._packages_done: set[str] = set()  # packages whose prefixed names are registered here
+
+    def _find(self, name: str) -> Any | None:
+        if not self.third_party:
+            return super()._find(name)
+        found = self._modules.get(name)  # without the full scan that super()._find starts
+        if found is None:
+            found = self._find_third_party(name)
+        if found is None and self.parent is not None:
+            found = self.parent._find(name)
+        return found
+
+    def _find_third_party(self, name: str) -> Any | None:
+        """``name`` from the installed packages that may define it (registering what they hold), or None."""
+        for package, prefix in THIRD_PARTY_PACKAGES.items():
+            if name.startswith(f"{prefix}.") or _is_alias(THIRD_PARTY_ALIASES.get(package), name):
+                self.register_package(package)
+                return self._modules.get(name)
+        if "." in name:
+            return None
+        for package, prefix in THIRD_PARTY_PACKAGES.items():  # a bare name: the first package defining it
+            if self.register_package(package) and self.holds(f"{prefix}.{name}"):
+                self.register_module(name=name, module=self._modules[f"{prefix}.{name}"])
+                return self._modules[name]
+        return None
+
+    def register_package(self, package: str) -> bool:
+        """Register ``package``'s optimizers under its prefix (and aliases); False when it is absent or broken."""
+        classes = _package_classes(package)
+        if classes is None:
+            return False
+        if package not in self._packages_done:
+            self._packages_done.add(package)
+            prefix, alias = THIRD_PARTY_PACKAGES[package], THIRD_PARTY_ALIASES.get(package)
+            for attr, cls in classes:
+                for key in (f"{prefix}.{attr}", *([alias.format(attr)] if alias else [])):
+                    if not self.holds(key):
+                        self.register_module(name=key, module=cls)
+        return True
+
+    def register_third_party(self) -> None:
+        """Register every installed package's optimizers, prefixed, and bare where the name is free (in order)."""
+        for package in THIRD_PARTY_PACKAGES:
+            if self.register_package(package):
+                for attr, cls in _package_classes(package) or ():
+                    if not self.holds(attr):
+                        self.register_module(name=attr, module=cls)
 
     def _miss_help(self, name: str, close: list[str]) -> str:
         advice = _package_advice(self, name)
@@ -216,10 +327,42 @@ class _OptimizerRegistry(Registry):
         return text
 
 
-OPTIMIZERS: Registry = _OptimizerRegistry("optimizer", locations=["paramwise._third_party"])
+def _is_alias(alias: str | None, name: str) -> bool:
+    """Whether ``name`` has the form of ``alias`` (``"bnb_{}"``: ``bnb_AdamW``)."""
+    if alias is None:
+        return False
+    head, _, tail = alias.partition("{}")
+    return len(name) > len(head) + len(tail) and name.startswith(head) and name.endswith(tail)
+
+# package -> its own optimizer classes (name as the package exports it, class), once imported
+_PACKAGE_CLASSES: dict[str, list[tuple[str, type[torch.optim.Optimizer]]]] = {}
 
 
-def _optimizer_classes(module: ModuleType) -> list[type[torch.optim.Optimizer]]:
+def _package_classes(package: str) -> list[tuple[str, type[torch.optim.Optimizer]]] | None:
+    """Import ``package`` (once) and return the optimizers it defines itself; None when absent or broken.
+
+    Classes it re-exports from elsewhere (``pytorch_optimizer.AdamW`` is torch's) are left out.
+    """
+    if package in _PACKAGE_CLASSES:
+        return _PACKAGE_CLASSES[package]
+    if package in _THIRD_PARTY_FAILURES or not _installed(package):
+        return None
+    try:
+        module = importlib.import_module(package)
+    except Exception as e:  # an installed but broken package must not break paramwise
+        _THIRD_PARTY_FAILURES[package] = f"{type(e).__name__}: {e}"
+        return None
+    top = package.split(".")[0]
+    found = [(name, cls) for name, cls in _exported_optimizers(module) if cls.__module__.split(".")[0] == top]
+    _PACKAGE_CLASSES[package] = found
+    return found
+
+
+OPTIMIZERS: Registry = _OptimizerRegistry("optimizer", third_party=True, locations=["paramwise._third_party"])
+
+
+def _exported_optimizers(module: ModuleType) -> list[tuple[str, type[torch.optim.Optimizer]]]:
+    """Every public ``Optimizer`` subclass ``module`` exposes, with the name it exposes it under."""
     found = []
     for name in dir(module):
         obj = getattr(module, name, None)
@@ -229,8 +372,12 @@ def _optimizer_classes(module: ModuleType) -> list[type[torch.optim.Optimizer]]:
             and obj is not torch.optim.Optimizer
             and not name.startswith("_")
         ):
-            found.append(obj)
+            found.append((name, obj))
     return found
+
+
+def _optimizer_classes(module: ModuleType) -> list[type[torch.optim.Optimizer]]:
+    return [cls for _, cls in _exported_optimizers(module)]
 
 
 def register_optimizers_from(registry: Registry, module: ModuleType, prefix: str | None = None) -> list[str]:
@@ -252,16 +399,29 @@ def register_optimizers_from(registry: Registry, module: ModuleType, prefix: str
 
 
 def scan_third_party() -> None:
-    for package, prefix in THIRD_PARTY_PACKAGES.items():
-        top = package.split(".")[0]
-        if importlib.util.find_spec(top) is None:
-            continue
-        try:
-            module = importlib.import_module(package)
-        except Exception as e:  # an installed but broken package must not break paramwise
-            _THIRD_PARTY_FAILURES[package] = f"{type(e).__name__}: {e}"
-            continue
-        register_optimizers_from(OPTIMIZERS, module, prefix)
+    """Register every installed third-party optimizer in ``OPTIMIZERS`` (what listing all names needs)."""
+    assert isinstance(OPTIMIZERS, _OptimizerRegistry)
+    OPTIMIZERS.register_third_party()
+
+
+def cuda_requirement(cls: Any) -> str | None:
+    """The package whose optimizer ``cls`` runs on CUDA only (``CUDA_ONLY_OPTIMIZERS``), or None."""
+    top = (getattr(cls, "__module__", None) or "").split(".")[0]
+    for package, names in CUDA_ONLY_OPTIMIZERS.items():
+        if top == package.split(".")[0] and ("*" in names or getattr(cls, "__name__", None) in names):
+            return package
+    return None
+
+
+def cuda_problem(cls: Any, type_name: str, path: tuple[str, ...]) -> Problem | None:
+    """A ``Problem`` at ``path`` when ``cls`` needs CUDA and torch has none here; None when it can be built."""
+    package = cuda_requirement(cls)
+    if package is None or torch.cuda.is_available():
+        return None
+    return Problem(path, (
+        f"{type_name} needs CUDA ({package} runs it on CUDA GPUs only), and torch.cuda.is_available() is False "
+        f"here (torch {torch.__version__}): run on a machine with a CUDA GPU and a CUDA build of torch, or "
+        "pick an optimizer that runs on CPU (e.g. type='AdamW')"))
 
 
 def optimizer_arguments(cls: Any) -> tuple[str | None, frozenset[str], bool]:
@@ -348,3 +508,6 @@ register_optimizers_from(OPTIMIZERS, torch.optim)
 OPTIMIZERS.register_module(name="Optimizer", module=torch.optim.Optimizer)
 # paramwise's own Muon (Newton-Schulz batched over same-shape matrices, `flatten` for conv kernels)
 OPTIMIZERS.register_module(name="BatchedMuon", module=BatchedMuon)
+# mmengine registers torch's Adafactor as 'TorchAdafactor' ('Adafactor' is transformers' there; here it is torch's)
+if hasattr(torch.optim, "Adafactor"):
+    OPTIMIZERS.register_module(name="TorchAdafactor", module=torch.optim.Adafactor)

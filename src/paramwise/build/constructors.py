@@ -30,7 +30,7 @@ from paramwise.errors import (
     warn_user,
 )
 from paramwise.layers import is_dcn_module as is_dcn
-from paramwise.optimizers import OPTIMIZERS
+from paramwise.optimizers import OPTIMIZERS, cuda_problem
 from paramwise.plan.groups import tensor_layout, torch_param_groups
 from paramwise.plan.plan import Plan, frozen_notes, make_plan, plan_from_entries
 from paramwise.plan.routes import MAIN_ROUTE, Router, matrix_refusal
@@ -274,6 +274,9 @@ class DefaultOptimizerConstructor:
 
     def _construct(self, spec: OptimizerSpec, kwargs: dict[str, Any], root: tuple[str, ...]) -> torch.optim.Optimizer:
         """``spec``'s optimizer from ``kwargs``; what it refuses is a ConfigError at ``root``."""
+        needs_cuda = cuda_problem(spec.cls, spec.type_name, (*root, "type"))
+        if needs_cuda is not None:
+            raise ConfigError([needs_cuda], title="optimizer needs CUDA")
         try:
             optimizer = call_target(spec.cls, kwargs, OPTIMIZERS.name, spec.type_name)
         except BuildTargetError as e:
