@@ -154,6 +154,32 @@ def _level(value: Any) -> float | None:
     return number if number is not None and number >= 0 else None
 
 
+def keyed_by_position(state_dict: Any) -> Any:
+    """``state_dict`` with integer parameter ids, where it comes keyed by parameter name instead.
+
+    ``torch.distributed.checkpoint.state_dict.set_optimizer_state_dict`` hands the optimizer a state
+    whose ``params`` and ``state`` keys are the parameters' fully qualified names: those names become
+    ``param_names`` (what paramwise matches by) and the ids their positions. Anything else is returned
+    as it is; the input is never changed.
+    """
+    if not isinstance(state_dict, Mapping) or not isinstance(state_dict.get("param_groups"), Sequence):
+        return state_dict
+    groups = state_dict["param_groups"]
+    if not groups or not all(isinstance(g, Mapping) and isinstance(g.get("params"), Sequence)
+                             and not isinstance(g.get("params"), str) and g["params"]
+                             and all(isinstance(n, str) for n in g["params"]) for g in groups):
+        return state_dict
+    position: dict[str, int] = {}
+    new_groups = []
+    for group in groups:
+        ids = [position.setdefault(name, len(position)) for name in group["params"]]
+        new_groups.append({**group, "params": ids, "param_names": list(group["params"])})
+    state = state_dict.get("state")
+    new_state = {position.get(k, k) if isinstance(k, str) else k: v for k, v in state.items()} \
+        if isinstance(state, Mapping) else state
+    return {**state_dict, "state": new_state, "param_groups": new_groups}
+
+
 def check_structure(state_dict: Any, what: str) -> tuple[Mapping[Any, Any], list[Mapping[str, Any]]]:
     """The state and the groups of an optimizer state_dict, each part checked; a ``StateLoadError`` if not."""
     if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
@@ -410,7 +436,7 @@ def map_state_by_name(
     than half of the model's match (none at all, too) is a :class:`ForeignStateError`, unless
     ``allow_unrelated``.
     """
-    saved_state, saved_groups = check_structure(state_dict, "the state to load")
+    saved_state, saved_groups = check_structure(keyed_by_position(state_dict), "the state to load")
     saved = _saved_names(saved_groups, _checked_prefix_map(prefix_map))
     current = _current_names(optimizer)
     if not allow_unrelated:
