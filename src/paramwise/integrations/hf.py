@@ -24,7 +24,6 @@ This module imports transformers: import it only where transformers is installed
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,9 +32,9 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import has_length
 
-from paramwise.config.config import Config
 from paramwise.config.sections import OptimizerConfig, optimizer_config
 from paramwise.errors import ConfigError, Problem, UsageTypeError, warn_user
+from paramwise.integrations.configs import load_config
 from paramwise.schedule.schedule import Schedule, build_scheduler
 from paramwise.suggestions import safe_repr
 from paramwise.wrapper.clipping import ClipPolicy, clip_gradients, clip_units
@@ -58,18 +57,8 @@ _AMP_DTYPES = {"float16": "fp16", "bfloat16": "bf16"}
 
 
 # ------------------------------------------------------------------------------------------- config
-def _whole(cfg: Any) -> Mapping[str, Any]:
-    """The whole config: a file path is read (mmengine's formats), a mapping taken as it is."""
-    if isinstance(cfg, (str, os.PathLike)):
-        return Config.fromfile(cfg)
-    if not isinstance(cfg, Mapping):
-        raise UsageTypeError(f"paramwise_config takes a whole config (a dict with optim_wrapper and param_scheduler, "
-                             f"or a config file's path), got {type(cfg).__name__}")
-    return cfg
-
-
 def _sections(cfg: Any) -> tuple[Mapping[str, Any], OptimizerConfig]:
-    whole = _whole(cfg)
+    whole = load_config(cfg)
     found = optimizer_config(whole)
     for problem in found.warnings:
         warn_user(str(problem))
@@ -114,7 +103,7 @@ def paramwise_scheduler(optimizer: Any, cfg: Any, num_training_steps: int, *,
         epoch_length: optimizer steps per epoch, for epoch-based entries (mmengine's default
             ``by_epoch=True``); None where the data has no length (then write ``by_epoch=False``).
     """
-    whole = _whole(cfg)
+    whole = load_config(cfg)
     entries = whole.get("param_scheduler")
     return build_scheduler(optimizer, [] if entries is None else entries, epoch_length=epoch_length,
                            max_iters=num_training_steps)
@@ -230,7 +219,7 @@ class ParamwiseTrainerMixin:
         if any(o is not None for o in optimizers) or kwargs.get("optimizer_cls_and_kwargs") is not None:
             raise UsageTypeError("pass either paramwise_config= or optimizers=/optimizer_cls_and_kwargs= to the "
                                  "Trainer, not both: paramwise builds the optimizer and schedule from the config")
-        self._paramwise_cfg = _whole(paramwise_config)
+        self._paramwise_cfg = load_config(paramwise_config)
         self._paramwise_callback = ParamwiseCallback(self._paramwise_cfg, self)
         self._paramwise_epoch_length: int | None = None
         if args is None:

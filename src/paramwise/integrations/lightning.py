@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from paramwise.build.constructors import build_optimizer
-from paramwise.config.config import Config
 from paramwise.config.sections import optimizer_config
 from paramwise.errors import ConfigDependencyError, ConfigError, InternalError, Problem, UsageTypeError, warn_user
+from paramwise.integrations.configs import load_config
 from paramwise.schedule.mmengine import PlateauCurve
 from paramwise.schedule.schedule import build_scheduler
 from paramwise.suggestions import safe_repr
@@ -54,16 +54,6 @@ __all__ = ["ParamwiseCallback", "configure_optimizers", "load_config"]
 #: what Lightning's ``configure_optimizers`` may return
 OptimizerReturn = torch.optim.Optimizer | dict[str, Any]
 _WRAPPER_TYPES = ("OptimWrapper", "AmpOptimWrapper")
-
-
-def load_config(cfg: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str, Any]:
-    """A whole config from a mapping (returned as is, never changed) or a config file's path."""
-    if isinstance(cfg, (str, os.PathLike)):
-        return Config.fromfile(cfg)
-    if not isinstance(cfg, Mapping):
-        raise UsageTypeError(f"a paramwise config is a dict (with optim_wrapper and param_scheduler) or a config "
-                             f"file's path, got {type(cfg).__name__}: {safe_repr(cfg)}")
-    return cfg
 
 
 def configure_optimizers(module: nn.Module, cfg: Mapping[str, Any] | str | os.PathLike[str]) -> OptimizerReturn:

@@ -27,10 +27,8 @@ from paramwise.state.by_name import (
     _checked_prefix_map,
     _current_names,
     _mapped,
-    _remember,
     _same,
-    load_converted,
-    map_state_by_name,
+    load_optimizer_state,
 )
 from paramwise.suggestions import safe_repr, short_list
 
@@ -242,13 +240,8 @@ def load_distributed(
     saved_groups = {n: ({k: values[f"{_GROUPS}{n}.{k}"] for k in groups[n]} if n in wanted else {}) for n in groups}
     saved_states = {n: {k: values[f"{_STATE}{n}.{k}"] for k in states[n]} for n in wanted}
     named = _named_state(saved_groups, saved_states, wanted)
-    converted, report = map_state_by_name(optimizer, named, skip_mismatched=skip_mismatched, for_loading=True,
-                                          prefix_map=prefix_map, allow_unrelated=allow_unrelated)
-    if strict and (report.missing or report.unexpected):
-        raise StateLoadError("strict loading: names differ between the checkpoint and the optimizer:\n  "
-                             + "\n  ".join(report.lines()[:2]))
-    load_converted(optimizer, converted)
-    _remember(optimizer, report)
+    report = load_optimizer_state(optimizer, named, strict=strict, skip_mismatched=skip_mismatched,
+                                  prefix_map=prefix_map, allow_unrelated=allow_unrelated)
     if not report.clean and dist.get_rank() == 0:
         warn_user(f"optimizer state loaded by parameter name from {where!r}:\n  " + "\n  ".join(report.lines())
                   + "\n(paramwise.last_load_report(optimizer) has the details)")
