@@ -228,6 +228,15 @@ def test_parameters_replaced_after_the_build_fail_at_the_first_step() -> None:
     assert torch.equal(model[1].weight, before)
 
 
+def test_the_check_runs_at_the_first_step_only() -> None:
+    model = nn.Linear(4, 2)
+    optimizer = paramwise.build_optimizer(model, dict(type=torch.optim.SGD, lr=0.1))
+    hooks = len(optimizer._optimizer_step_pre_hooks)
+    model(torch.ones(1, 4)).sum().backward()
+    optimizer.step()
+    assert len(optimizer._optimizer_step_pre_hooks) == hooks - 1  # gone: later steps pay nothing
+
+
 def test_parameters_added_from_elsewhere_are_not_a_changed_model() -> None:
     model = nn.Linear(4, 2)
     optimizer = paramwise.build_optimizer(model, dict(type=torch.optim.SGD, lr=0.1))

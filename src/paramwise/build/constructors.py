@@ -566,19 +566,17 @@ def check_model_parameters(optimizer: torch.optim.Optimizer, model: nn.Module) -
 
 
 def watch_model_parameters(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
-    """Run :func:`check_model_parameters` at the optimizer's first step (one walk of the model; later steps
-    test a flag). The model is held weakly: a model gone by then is not checked."""
+    """Run :func:`check_model_parameters` at the optimizer's first step (one walk of the model), then take
+    the hook away, so later steps pay nothing. The model is held weakly: a model gone by then is not checked."""
     model_ref = weakref.ref(model)
-    pending = [True]
 
     def first_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        if pending:
-            watched = model_ref()
-            if watched is not None:
-                check_model_parameters(opt, watched)  # raises at every step until the optimizer is rebuilt
-            pending.clear()
+        watched = model_ref()
+        if watched is not None:
+            check_model_parameters(opt, watched)  # raises at every step until the optimizer is rebuilt
+        handle.remove()
 
-    optimizer.register_step_pre_hook(first_step)
+    handle = optimizer.register_step_pre_hook(first_step)
 
 
 def plan_params(model: nn.Module, cfg: Mapping[str, Any]) -> Plan:
