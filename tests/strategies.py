@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from typing import Any
@@ -10,6 +11,7 @@ import torch
 from hypothesis import strategies as st
 
 from model_zoo import ZOO, build, module_name_substrings
+from paramwise import ParamwiseError
 
 MULTS = (0.0, 0.1, 0.5, 1.0, 2.0)
 LR_MULT_KEYS = ("bias_lr_mult", "dcn_offset_lr_mult")
@@ -57,3 +59,22 @@ def same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return a is b
+
+
+def check_outcome(call: Any, inputs: Any, needles: tuple[str, ...] = (), must_fail: bool = False,
+                  builtins: tuple[type, ...] = (ValueError, TypeError, KeyError)) -> Any:
+    """Run ``call``: its result, or a paramwise error that is one of ``builtins`` too, has a message and names
+    one of ``needles``; ``inputs`` must come out unchanged. The fuzz and hardening tests' one outcome check."""
+    snapshot = copy.deepcopy(inputs)
+    try:
+        result = call()
+    except ParamwiseError as e:
+        assert isinstance(e, builtins), f"{type(e).__mro__} is not one of {builtins}: {e}"
+        text = str(e)
+        assert text.strip(), f"{type(e).__name__} has an empty message"
+        assert not needles or any(n in text for n in needles), f"none of {needles} in: {text}"
+        result = e
+    else:
+        assert not must_fail, f"accepted silently: {inputs!r}"
+    assert same(inputs, snapshot), "the input was changed"
+    return result

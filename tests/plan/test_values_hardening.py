@@ -7,7 +7,6 @@ hypothesis profile (tests/conftest.py: 60 examples), and ``PARAMWISE_FUZZ_EXAMPL
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from paramwise import ParamwiseError, Registry, build_from_cfg, build_optimizer, plan_params
-from strategies import same
+from strategies import check_outcome
 
 BUILTINS = (ValueError, TypeError, KeyError)
 
@@ -47,22 +46,6 @@ def _str_works(value: Any) -> bool:
     except Exception:
         return False
     return True
-
-
-def check_outcome(call: Callable[[], Any], inputs: Any, needles: tuple[str, ...] = (), must_fail: bool = False) -> Any:
-    """Run ``call``: a result, or a paramwise error that is a built-in too and names one of ``needles``."""
-    snapshot = copy.deepcopy(inputs)
-    try:
-        result = call()
-    except ParamwiseError as e:
-        assert isinstance(e, BUILTINS), f"{type(e).__mro__} is not a ValueError/TypeError/KeyError: {e}"
-        text = str(e)
-        assert not needles or any(n in text for n in needles), f"none of {needles} in: {text}"
-        result = e
-    else:
-        assert not must_fail, f"accepted silently: {inputs}"
-    assert same(inputs, snapshot), "the input was changed"
-    return result
 
 
 # ------------------------------------------------------------------------------------ strategies
