@@ -212,3 +212,16 @@ def test_package_advice_reaches_build_optimizer(nothing_installed) -> None:
 def test_get_default_on_the_optimizer_registry() -> None:
     assert OPTIMIZERS.get("Lion-not-a-thing", None) is None
     assert OPTIMIZERS.get("AdamW", None) is torch.optim.AdamW
+
+
+def test_zero_resolves_whatever_was_imported_first() -> None:
+    """ZeroRedundancyOptimizer registers from paramwise.build (it needs the plan's checks): a lookup through
+    OPTIMIZERS alone imports it, and nothing of the third-party libraries."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom paramwise.optimizers import OPTIMIZERS\n"
+            "assert 'paramwise.build' not in sys.modules\n"
+            "assert OPTIMIZERS.get('ZeroRedundancyOptimizer').__module__ == 'paramwise.build.zero'\n"
+            "assert not {'bitsandbytes', 'torchao', 'lion_pytorch'} & set(sys.modules)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -268,6 +268,9 @@ class _OptimizerRegistry(Registry):
         if not self.third_party:
             return super()._find(name)
         found = self._modules.get(name)  # without the full scan that super()._find starts
+        if found is None and name in REGISTERED_ELSEWHERE:  # a paramwise optimizer built above this layer
+            importlib.import_module(REGISTERED_ELSEWHERE[name])
+            found = self._modules.get(name)
         if found is None:
             found = self._find_third_party(name)
         if found is None and self.parent is not None:
@@ -358,7 +361,12 @@ def _package_classes(package: str) -> list[tuple[str, type[torch.optim.Optimizer
     return found
 
 
-OPTIMIZERS: Registry = _OptimizerRegistry("optimizer", third_party=True, locations=["paramwise._third_party"])
+#: Names that paramwise registers from a module above this layer (it needs the plan's checks), imported on
+#: their first lookup, and with the whole registry's names, so they resolve whatever was imported first.
+REGISTERED_ELSEWHERE = {"ZeroRedundancyOptimizer": "paramwise.build.zero"}
+
+OPTIMIZERS: Registry = _OptimizerRegistry(
+    "optimizer", third_party=True, locations=["paramwise._third_party", *dict.fromkeys(REGISTERED_ELSEWHERE.values())])
 
 
 def _exported_optimizers(module: ModuleType) -> list[tuple[str, type[torch.optim.Optimizer]]]:
