@@ -53,3 +53,11 @@ def test_a_state_keyed_by_names_becomes_positions_with_param_names_and_is_not_ch
     assert state["param_groups"][0]["params"] == ["a.weight", "b"]  # the input is untouched
     plain = {"state": {}, "param_groups": [{"params": [0], "lr": 0.1}]}
     assert keyed_by_position(plain) is plain
+
+
+def test_the_state_loader_and_the_plan_name_the_main_route_alike() -> None:
+    """state/ may not load plan/ (it stays light), so each spells the main route's name: they must agree."""
+    from paramwise.plan.routes import MAIN_ROUTE as PLANNED
+    from paramwise.state.by_name import MAIN_ROUTE as LOADED
+
+    assert PLANNED == LOADED == "main"

@@ -49,7 +49,8 @@ _PARAM_SHAPED = frozenset({
     "acc_delta", "ax", "prev", "step_size", "exp_inf",
 })
 GROUP_ONLY_KEYS = ("params", "param_names")
-#: The route of a group without a ``"route"`` key: the main optimizer's (a plain optimizer is all "main").
+#: The route of a group without a ``"route"`` key: the main optimizer's (a plain optimizer is all "main"); the
+#: same name as ``plan.routes.MAIN_ROUTE``, which this light package does not import (a test keeps them equal).
 MAIN_ROUTE = "main"
 # mmengine copies a custom key's multipliers into its groups; they are config (the current config's
 # resolved lr and weight decay already hold them), never state to carry over; "route" names the child
