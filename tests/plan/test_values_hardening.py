@@ -194,6 +194,16 @@ INVALID = {
 }
 
 
+def _a_multiplier(value: Any) -> bool:
+    """What a multiplier may be: a finite number >= 0, or a one-element floating tensor holding one (as torch
+    takes a tensor lr, so that compiled steps do not recompile)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or not value.is_floating_point():
+            return False
+        value = value.item()
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf
+
+
 @st.composite
 def optimizer_cfgs(draw: st.DrawFn) -> tuple[dict[Any, Any], tuple[str, ...]]:
     """An optimizer config and the texts its error must name (empty: the config is valid)."""
@@ -234,8 +244,7 @@ def paramwise_cfgs(draw: st.DrawFn, family: str, cfg: dict[Any, Any]) -> tuple[A
     if draw(st.integers(0, 3)) == 0:
         key, value = draw(st.sampled_from(["bias_lr_mult", "frozen", "strict", "group_by"])), draw(values)
         pw[key] = value
-        if value is not None and not (key == "bias_lr_mult" and isinstance(value, (int, float))
-                                      and not isinstance(value, bool) and 0 <= value < math.inf):
+        if value is not None and not (key == "bias_lr_mult" and _a_multiplier(value)):
             needles.append(f"paramwise_cfg -> {key}")
             if key == "frozen" and value in ("exclude", "include"):  # type: ignore[comparison-overlap]
                 needles.pop()
@@ -390,3 +399,13 @@ def test_type_whose_str_raises(type_value: Any) -> None:
 def test_factory_that_returns_no_optimizer() -> None:
     cfg = dict(type=lambda params, lr: {"not": "an optimizer"}, lr=0.1)
     check_outcome(lambda: build_optimizer(_model(), cfg), cfg, ("optimizer -> type",), must_fail=True)
+
+
+@pytest.mark.parametrize("value, accepted", [(torch.tensor(0.1), True), (torch.tensor([0.5]), True),
+                                             (torch.tensor(3), False), (torch.tensor([1.0, 2.0]), False),
+                                             (torch.tensor(-0.1), False)])
+def test_a_multiplier_may_be_a_one_element_floating_tensor(value: torch.Tensor, accepted: bool) -> None:
+    """Found by the fuzz: its own expectation refused scalar tensors, which the spec takes by design."""
+    cfg = {"type": "AdamW", "lr": 0.1, "paramwise_cfg": {"bias_lr_mult": value}}
+    outcome = check_outcome(lambda: build_optimizer(_model(), cfg), cfg, ("bias_lr_mult",), must_fail=not accepted)
+    assert _a_multiplier(value) is accepted and isinstance(outcome, ParamwiseError) is not accepted
